@@ -1,0 +1,41 @@
+"""The standard SR evaluation: upscale each LR, compare with its mod-cropped HR on Y with shave = scale."""
+
+from pathlib import Path
+
+import numpy as np
+
+from edge_sr.data.datasets import open_benchmark
+from edge_sr.data.image_io import write_image
+from edge_sr.errors import EdgeSRError
+from edge_sr.metrics import psnr, ssim
+from edge_sr.progress import progress
+
+
+def evaluate_dataset(upscaler, folder, scale, y_channel=True, save_dir=None, show_progress=True):
+    """Score one benchmark folder; returns the JSON-ready result dict (means and per-image figures)."""
+    dataset = open_benchmark(folder, scale)
+    per_image = []
+    for name, lr, hr in progress(dataset, show_progress, total=len(dataset), desc=f"{dataset.name} ×{scale}"):
+        sr = upscaler(lr)
+        if sr.shape != hr.shape:
+            raise EdgeSRError(
+                f"{upscaler.name} turned a {lr.shape[1]}×{lr.shape[0]} image into {sr.shape[1]}×{sr.shape[0]}, "
+                f"expected {hr.shape[1]}×{hr.shape[0]}: is it a ×{scale} model?"
+            )
+        if save_dir is not None:
+            write_image(Path(save_dir) / dataset.name / f"x{scale}" / f"{name}.png", sr)
+        per_image.append(
+            {
+                "name": name,
+                "psnr": psnr(sr, hr, shave=scale, y_channel=y_channel),
+                "ssim": ssim(sr, hr, shave=scale, y_channel=y_channel),
+            }
+        )
+    return {
+        "dataset": dataset.name,
+        "scale": scale,
+        "psnr": float(np.mean([r["psnr"] for r in per_image])),
+        "ssim": float(np.mean([r["ssim"] for r in per_image])),
+        "n_images": len(per_image),
+        "per_image": per_image,
+    }

@@ -1,0 +1,78 @@
+"""Putting the quantizer on layers: a tfmot `QuantizeConfig` for Conv/Dense, and a layer for any tensor."""
+
+import tensorflow_model_optimization as tfmot
+import tf_keras as keras
+
+from edge_sr.quant.quantizer import UniformQuantizer, check_bits
+
+
+@keras.utils.register_keras_serializable(package="edge_sr")
+class UniformQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
+    """k-bit symmetric kernel and (optionally) k-bit asymmetric output for a Conv2D or Dense layer.
+
+    Use it with tfmot on your own tf_keras model:
+        quantize_annotate_layer(conv, UniformQuantizeConfig(4, 4)), then, inside
+        `quantize_scope(quantize_scope_objects())`, `quantize_apply(annotated_model)`.
+    """
+
+    def __init__(
+        self, weight_bits=8, activation_bits=8, per_channel=False, clip_correction=False, quantize_output=True
+    ):
+        self.weight_bits, self.activation_bits = check_bits(weight_bits), check_bits(activation_bits)
+        self.per_channel, self.clip_correction, self.quantize_output = per_channel, clip_correction, quantize_output
+
+    def get_weights_and_quantizers(self, layer):
+        quantizer = UniformQuantizer(
+            self.weight_bits, symmetric=True, per_channel=self.per_channel, clip_correction=self.clip_correction
+        )
+        return [(layer.kernel, quantizer)]
+
+    def get_activations_and_quantizers(self, layer):
+        return []
+
+    def set_quantize_weights(self, layer, quantize_weights):
+        layer.kernel = quantize_weights[0]
+
+    def set_quantize_activations(self, layer, quantize_activations):
+        pass
+
+    def get_output_quantizers(self, layer):
+        return [UniformQuantizer(self.activation_bits)] if self.quantize_output else []
+
+    def get_config(self):
+        return {
+            "weight_bits": self.weight_bits,
+            "activation_bits": self.activation_bits,
+            "per_channel": self.per_channel,
+            "clip_correction": self.clip_correction,
+            "quantize_output": self.quantize_output,
+        }
+
+
+@keras.utils.register_keras_serializable(package="edge_sr")
+class ActivationQuantizer(keras.layers.Layer):
+    """Fake-quantizes the tensor passing through it (k-bit, asymmetric, learnable range)."""
+
+    def __init__(self, bits=8, **kwargs):
+        super().__init__(**kwargs)
+        self.bits = check_bits(bits)
+        self.quantizer = UniformQuantizer(bits)
+
+    def build(self, input_shape):
+        self.quantizer_vars = self.quantizer.build(input_shape, "input", self)
+        super().build(input_shape)
+
+    def call(self, inputs, training=None):
+        return self.quantizer(inputs, training, self.quantizer_vars)
+
+    def get_config(self):
+        return {**super().get_config(), "bits": self.bits}
+
+
+def quantize_scope_objects():
+    """Custom objects tfmot's `quantize_scope` needs to apply or load models quantized with edge_sr."""
+    return {
+        "UniformQuantizer": UniformQuantizer,
+        "UniformQuantizeConfig": UniformQuantizeConfig,
+        "ActivationQuantizer": ActivationQuantizer,
+    }

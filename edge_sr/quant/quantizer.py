@@ -1,0 +1,121 @@
+"""The one k-bit uniform fake quantizer that QAT (ODM), PTQ (2DQuant) and the TFLite export share.
+
+    q(x; l, u) = round((clip(x, l, u) − l) / s) · s + l,   s = (u − l) / (levels − 1)
+
+with a straight-through round, so gradients reach x inside the range and reach l and u through the clip and
+the affine rescale (the LSQ-style formulas: ∂q/∂u = (round(v) − v)/(levels − 1) inside, 1 above; mirrored for l).
+
+Two details make the simulation exactly what an integer TFLite kernel computes:
+- the grid is shifted (by less than one step) so that 0.0 lies on it, as TFLite's integer zero point demands;
+  with a straight-through round this leaves the gradients as above whenever 0 is already on the grid;
+- weights are symmetric and narrow-range, levels = 2^b − 1 on [−u, u] (int8's [−127, 127] convention, 0 exact);
+  activations are asymmetric with the full 2^b levels on [l, u].
+"""
+
+import tensorflow as tf
+import tensorflow_model_optimization as tfmot
+import tf_keras as keras
+
+from edge_sr.errors import EdgeSRError
+
+MIN_BITS, MAX_BITS = 2, 8
+
+
+def round_half_up_ste(x):
+    """floor(x + 0.5) forward (TFLite's rounding for the non-negative values used here), identity backward."""
+    return x + tf.stop_gradient(tf.floor(x + 0.5) - x)
+
+
+def fake_quant(x, lower, upper, levels):
+    """Quantize x onto `levels` evenly spaced values spanning [lower, upper] (0 kept on the grid)."""
+    steps = float(levels - 1)
+    scale = tf.maximum((upper - lower) / steps, 1e-8)
+    zero_point = tf.clip_by_value(round_half_up_ste(-lower / scale), 0.0, steps)
+    grid_lower = -zero_point * scale
+    clipped = tf.minimum(tf.maximum(x, grid_lower), grid_lower + steps * scale)
+    return round_half_up_ste((clipped - grid_lower) / scale) * scale + grid_lower
+
+
+def check_bits(bits):
+    if not isinstance(bits, int) or not MIN_BITS <= bits <= MAX_BITS:
+        raise EdgeSRError(f"bits must be an integer from {MIN_BITS} to {MAX_BITS}, got {bits!r}")
+    return bits
+
+
+def percentile(values, q):
+    """The q-th percentile of all entries (linear interpolation, numpy's default), differentiable-free."""
+    flat = tf.sort(tf.reshape(values, [-1]))
+    position = q / 100.0 * tf.cast(tf.size(flat) - 1, tf.float32)
+    below = tf.cast(tf.floor(position), tf.int32)
+    above = tf.minimum(below + 1, tf.size(flat) - 1)
+    fraction = position - tf.floor(position)
+    return flat[below] * (1.0 - fraction) + flat[above] * fraction
+
+
+@keras.utils.register_keras_serializable(package="edge_sr")
+class UniformQuantizer(tfmot.quantization.keras.quantizers.Quantizer):
+    """A k-bit fake quantizer with learnable range, speaking tfmot's `Quantizer` interface.
+
+    - `symmetric=False` (activations): learnable `lower`, `upper`; 2^bits levels.
+    - `symmetric=True` (weights): learnable `upper` (scalar, or per output channel with `per_channel`);
+      range [−upper, upper] with 2^bits − 1 levels.
+    - `clip_correction=True` (ODM's WCC, weights only): upper = percentile(|W|, 99) · gamma, the percentile
+      recomputed from the current weights at every call and gamma (init 1) the only learnable range parameter.
+    """
+
+    def __init__(self, bits=8, symmetric=False, per_channel=False, clip_correction=False, clip_percentile=99.0):
+        self.bits = check_bits(bits)
+        if (per_channel or clip_correction) and not symmetric:
+            raise EdgeSRError("per_channel and clip_correction apply to symmetric (weight) quantizers only")
+        if per_channel and clip_correction:
+            raise EdgeSRError("clip correction is layer-wise; it cannot be combined with per_channel")
+        self.symmetric, self.per_channel = symmetric, per_channel
+        self.clip_correction, self.clip_percentile = clip_correction, clip_percentile
+
+    @property
+    def levels(self):
+        return 2**self.bits - 1 if self.symmetric else 2**self.bits
+
+    def build(self, tensor_shape, name, layer):
+        def add(suffix, value, shape=()):
+            initializer = keras.initializers.Constant(value)
+            return layer.add_weight(f"{name}_{suffix}", shape=shape, initializer=initializer, trainable=True)
+
+        if self.clip_correction:
+            return {"gamma": add("gamma", 1.0)}
+        if self.symmetric:
+            return {"upper": add("upper", 1.0, (tensor_shape[-1],) if self.per_channel else ())}
+        return {"lower": add("lower", -6.0), "upper": add("upper", 6.0)}
+
+    def range(self, inputs, weights):
+        """The (lower, upper) the quantizer uses for `inputs` now."""
+        if self.clip_correction:
+            statistic = tf.stop_gradient(percentile(tf.abs(inputs), self.clip_percentile))
+            upper = statistic * weights["gamma"]
+            return -upper, upper
+        if self.symmetric:
+            return -weights["upper"], weights["upper"]
+        return weights["lower"], weights["upper"]
+
+    def __call__(self, inputs, training, weights, **kwargs):
+        lower, upper = self.range(inputs, weights)
+        return fake_quant(inputs, lower, upper, self.levels)
+
+    def get_config(self):
+        return {
+            "bits": self.bits,
+            "symmetric": self.symmetric,
+            "per_channel": self.per_channel,
+            "clip_correction": self.clip_correction,
+            "clip_percentile": self.clip_percentile,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __eq__(self, other):
+        return isinstance(other, UniformQuantizer) and self.get_config() == other.get_config()
+
+    def __ne__(self, other):
+        return not self == other

@@ -20,6 +20,13 @@ def preset_names():
     return sorted(_PRESETS)
 
 
+def preset_defaults(name):
+    """The builder arguments a preset fixes (its architecture), without the scale."""
+    if name not in _PRESETS:
+        raise EdgeSRError(f"unknown model preset {name!r}; choose one of: {', '.join(preset_names())}")
+    return dict(_PRESETS[name][1])
+
+
 def build_preset(name, **overrides):
     """Build a registered variant; keyword overrides (scale, ...) replace the preset's defaults."""
     if name not in _PRESETS:

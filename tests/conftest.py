@@ -42,3 +42,14 @@ def run_module(module, *args, env=None):
         env={**os.environ, **(env or {})},
         timeout=600,
     )
+
+
+def assert_clean_error(result, message):
+    """A CLI failure as users should see it: non-zero exit, no traceback, a last line `error: ...message...`.
+
+    (TensorFlow's CUDA stub may print its own start-up lines before ours; they cannot be silenced.)
+    """
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("error:") and message in last_line, result.stderr

@@ -69,10 +69,36 @@ class ActivationQuantizer(keras.layers.Layer):
         return {**super().get_config(), "bits": self.bits}
 
 
+@keras.utils.register_keras_serializable(package="edge_sr")
+class InputQuantizeWrapper(tfmot.quantization.keras.QuantizeWrapperV2):
+    """tfmot's wrapper plus a k-bit quantizer on the layer's input.
+
+    The SR papers quantize a conv's input, not the tensor where it is produced: in a residual block the same
+    tensor also feeds the skip connection, which stays in float.
+    """
+
+    def __init__(self, layer, quantize_config, input_bits, **kwargs):
+        super().__init__(layer, quantize_config, **kwargs)
+        self.input_bits = check_bits(input_bits)
+        self.input_quantizer = UniformQuantizer(input_bits)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.input_quantizer_vars = self.input_quantizer.build(input_shape, "input", self)
+
+    def call(self, inputs, training=None, **kwargs):
+        quantized = self.input_quantizer(inputs, training, self.input_quantizer_vars)
+        return super().call(quantized, training=training, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "input_bits": self.input_bits}
+
+
 def quantize_scope_objects():
     """Custom objects tfmot's `quantize_scope` needs to apply or load models quantized with edge_sr."""
     return {
         "UniformQuantizer": UniformQuantizer,
         "UniformQuantizeConfig": UniformQuantizeConfig,
         "ActivationQuantizer": ActivationQuantizer,
+        "InputQuantizeWrapper": InputQuantizeWrapper,
     }

@@ -46,7 +46,7 @@ def load_torch_checkpoint(path, param_key=None):
             f"{path}: holds more than plain tensors, so it is not loaded (it could run code); re-save it as "
             f"torch.save(model.state_dict(), path). PyTorch said: {str(error).splitlines()[0]}"
         ) from error
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
+    except Exception as error:  # torch.load raises many types on arbitrary bytes (IndexError on text, ...)
         raise EdgeSRError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?): {error}") from error
     if not isinstance(checkpoint, dict):
         raise EdgeSRError(f"{path}: holds a {type(checkpoint).__name__}, not a state dict")

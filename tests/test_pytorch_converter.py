@@ -208,6 +208,9 @@ def test_unreadable_files_are_refused(tmp_path):
         load_torch_checkpoint(path)
     with pytest.raises(EdgeSRError, match="no such checkpoint file"):
         load_torch_checkpoint(tmp_path / "missing.pth")
+    (tmp_path / "notes.pth").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    with pytest.raises(EdgeSRError, match="truncated or corrupt"):
+        load_torch_checkpoint(tmp_path / "notes.pth")
 
 
 def test_a_pickle_of_objects_is_refused(tmp_path):

@@ -12,6 +12,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from edge_sr.errors import EdgeSRError
+from edge_sr.quant.quantizer import UniformQuantizer, check_bits
 from models_tf.config import attach_config
 from models_tf.layers import (
     DIV2K_RGB_MEAN,
@@ -28,6 +29,7 @@ from models_tf.registry import register_preset
 SCALES = (2, 3, 4, 8)
 UPSAMPLERS = ("pixelshuffle", "pixelshuffledirect")
 MASKED = -100.0  # the official additive mask value between tokens of different shifted regions
+MATMUL_SITES = ("q_input", "k_input", "attn_probs", "v_input")  # the attention matmuls' inputs, as 2DQuant names them
 UPSAMPLE_FEATURES = 64  # the official num_feat of the classical ('pixelshuffle') reconstruction
 
 
@@ -80,13 +82,20 @@ class ShiftedWindowAttention(keras.layers.Layer):
     (B, H, W, C) before the output projection. H and W must be multiples of window_size.
 
     Holds the official `relative_position_bias_table`; the index into it is a constant recomputed here.
+    With `matmul_bits`, both matmuls' inputs (scaled q, k, the softmax output, v) pass through their own k-bit
+    asymmetric per-tensor quantizers (2DQuant); `matmul_quantizers` and `matmul_quantizer_vars` map each of
+    MATMUL_SITES to its quantizer and range variables, and are empty in float.
     """
 
-    def __init__(self, num_heads, window_size, shift_size=0, **kwargs):
+    def __init__(self, num_heads, window_size, shift_size=0, matmul_bits=None, **kwargs):
         super().__init__(**kwargs)
         self.num_heads = num_heads
         self.window_size = window_size
         self.shift_size = shift_size
+        self.matmul_bits = matmul_bits if matmul_bits is None else check_bits(matmul_bits)
+        self.matmul_quantizers = (
+            {} if matmul_bits is None else {site: UniformQuantizer(matmul_bits) for site in MATMUL_SITES}
+        )
         self._bias_index = relative_position_index(window_size).reshape(-1)
 
     def build(self, input_shape):
@@ -95,9 +104,11 @@ class ShiftedWindowAttention(keras.layers.Layer):
             shape=((2 * self.window_size - 1) ** 2, self.num_heads),
             initializer=keras.initializers.TruncatedNormal(stddev=0.02),
         )
+        # Per-tensor quantizers: their variables do not depend on the tensor's shape.
+        self.matmul_quantizer_vars = {site: q.build(None, site, self) for site, q in self.matmul_quantizers.items()}
         super().build(input_shape)
 
-    def call(self, qkv):
+    def call(self, qkv, training=None):
         height, width = spatial_shape(qkv)
         channels = qkv.shape[-1] // 3
         tokens = self.window_size**2
@@ -106,18 +117,25 @@ class ShiftedWindowAttention(keras.layers.Layer):
 
         windows = window_partition(qkv, self.window_size)
         query, key, value = (self._split_heads(part) for part in tf.split(windows, 3, axis=-1))
-        query *= (channels // self.num_heads) ** -0.5
+        query = self._quantize("q_input", query * (channels // self.num_heads) ** -0.5, training)
+        key = self._quantize("k_input", key, training)
+        value = self._quantize("v_input", value, training)
         attention = tf.matmul(query, key, transpose_b=True) + self._position_bias(tokens)
         if self.shift_size:
             num_windows = (height // self.window_size) * (width // self.window_size)
             mask = shifted_window_mask(height, width, self.window_size, self.shift_size)
             attention = tf.reshape(attention, [-1, num_windows, self.num_heads, tokens, tokens]) + mask[:, None]
             attention = tf.reshape(attention, [-1, self.num_heads, tokens, tokens])
-        attention = tf.nn.softmax(attention, axis=-1)
+        attention = self._quantize("attn_probs", tf.nn.softmax(attention, axis=-1), training)
 
         x = tf.transpose(tf.matmul(attention, value), [0, 2, 1, 3])
         x = window_merge(tf.reshape(x, [-1, tokens, channels]), self.window_size, height, width)
         return cyclic_shift(x, self.shift_size) if self.shift_size else x
+
+    def _quantize(self, site, x, training):
+        if site not in self.matmul_quantizers:
+            return x
+        return self.matmul_quantizers[site](x, training, self.matmul_quantizer_vars[site])
 
     def _split_heads(self, x):
         """(B', N, C) -> (B', heads, N, C / heads)."""
@@ -135,6 +153,7 @@ class ShiftedWindowAttention(keras.layers.Layer):
             "num_heads": self.num_heads,
             "window_size": self.window_size,
             "shift_size": self.shift_size,
+            "matmul_bits": self.matmul_bits,
         }
 
 

@@ -9,7 +9,7 @@ from edge_sr.errors import EdgeSRError
 from models_tf import build_preset, load_model, model_config, model_from_config, preset_names, save_model
 from models_tf.edsr import build_edsr
 from models_tf.rdn import build_rdn
-from models_tf.swinir import build_swinir, cyclic_shift
+from models_tf.swinir import MATMUL_SITES, ShiftedWindowAttention, build_swinir, cyclic_shift
 
 # Small variants: the code paths of the presets at a fraction of the cost.
 SMALL = {
@@ -95,6 +95,26 @@ def test_models_without_config_are_refused(tmp_path):
 def test_cyclic_shift_is_roll(shift):
     image = random_image(7, 9)
     np.testing.assert_array_equal(cyclic_shift(image, shift), tf.roll(image, (shift, shift), (1, 2)))
+
+
+def test_swinir_attention_quantizes_its_matmul_inputs_only_when_asked():
+    qkv = tf.random.stateless_normal((1, 8, 8, 36), seed=(0, 0))
+    attention = ShiftedWindowAttention(2, 4, shift_size=2)
+    expected = attention(qkv).numpy()
+    assert attention.matmul_bits is None and attention.weights == [attention.relative_position_bias_table]
+
+    quantized = ShiftedWindowAttention.from_config({**attention.get_config(), "matmul_bits": 8})
+    quantized(qkv)
+    assert sorted(quantized.matmul_quantizer_vars) == sorted(MATMUL_SITES)
+    quantized.relative_position_bias_table.assign(attention.relative_position_bias_table)
+    for site, variables in quantized.matmul_quantizer_vars.items():  # ranges spanning each tensor
+        variables["lower"].assign(0.0 if site == "attn_probs" else -5.0)
+        variables["upper"].assign(1.0 if site == "attn_probs" else 5.0)
+    error = np.abs(quantized(qkv).numpy() - expected).mean()
+    assert 0 < error < 0.05 * np.abs(expected).mean()
+
+    with pytest.raises(EdgeSRError, match="bits must be"):
+        ShiftedWindowAttention(2, 4, matmul_bits=1)
 
 
 def test_swinir_exports_to_tflite_builtins_at_a_fixed_size():

@@ -54,9 +54,12 @@ class PatchSampler:
                 f"{listed}; use a smaller --patch or remove them"
             )
 
-    def batch(self, step):
-        """The (LR, HR) batch number `step`: shapes (B, p, p, 3) and (B, p·s, p·s, 3), float32."""
-        rng = np.random.default_rng([self.seed, int(step)])
+    def batch(self, step, stream=0):
+        """The (LR, HR) batch number `step`: shapes (B, p, p, 3) and (B, p·s, p·s, 3), float32.
+
+        `stream` picks an independent sequence: training uses 0, calibration of quantizer ranges 1.
+        """
+        rng = np.random.default_rng([self.seed, stream, int(step)])
         p, s = self.lr_patch, self.scale
         lrs, hrs = [], []
         for _ in range(self.batch_size):

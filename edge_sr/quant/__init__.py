@@ -6,13 +6,14 @@ from edge_sr.quant.layers import (
     UniformQuantizeConfig,
     quantize_scope_objects,
 )
-from edge_sr.quant.placement import PLACEMENTS, quantize_model, quantized_layer_names
+from edge_sr.quant.placement import PLACEMENTS, QuantizerSite, quantize_model, quantized_layer_names, quantizer_sites
 from edge_sr.quant.quantizer import UniformQuantizer, check_bits, fake_quant, percentile
 
 __all__ = [
     "PLACEMENTS",
     "ActivationQuantizer",
     "InputQuantizeWrapper",
+    "QuantizerSite",
     "UniformQuantizeConfig",
     "UniformQuantizer",
     "check_bits",
@@ -21,4 +22,5 @@ __all__ = [
     "quantize_model",
     "quantize_scope_objects",
     "quantized_layer_names",
+    "quantizer_sites",
 ]

@@ -1,18 +1,21 @@
-"""Which layers get k-bit quantizers, per architecture, and the rewrite that puts them there.
+"""Which layers get k-bit quantizers, per architecture, the rewrite that puts them there, and where they live.
 
 `paper`: the protocol ODM, DAQ, DDTB and 2DQuant report — weights and input activations of the body's
-residual-block (EDSR) or dense-block (RDN: block convs and local fusion) convs, and of SwinIR's block linears;
-head, tail, upsampler and residual adds stay in float.
+residual-block (EDSR) or dense-block (RDN: block convs and local fusion) convs, and of SwinIR's block linears,
+plus the inputs of SwinIR's two attention matmuls (2DQuant); head, tail, upsampler and residual adds stay in
+float.
 """
 
 import re
+from typing import NamedTuple
 
 import tensorflow as tf
+import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
 from edge_sr.errors import EdgeSRError
-from edge_sr.quant.layers import InputQuantizeWrapper, UniformQuantizeConfig
-from edge_sr.quant.quantizer import check_bits
+from edge_sr.quant.layers import ActivationQuantizer, InputQuantizeWrapper, UniformQuantizeConfig
+from edge_sr.quant.quantizer import UniformQuantizer, check_bits
 from models_tf.config import model_config
 
 PLACEMENTS = ("paper",)
@@ -27,6 +30,7 @@ PAPER_LAYERS = {
 
 
 def quantized_layer_names(model, placement="paper"):
+    """The layers whose weights and input get quantizers (SwinIR's attention matmuls come on top)."""
     if placement not in PLACEMENTS:
         raise EdgeSRError(f"unknown placement {placement!r}; choose one of: {', '.join(PLACEMENTS)}")
     arch = model_config(model)["arch"]
@@ -39,7 +43,9 @@ def quantized_layer_names(model, placement="paper"):
 
 
 def quantize_model(model, bits, placement="paper", per_channel=False, clip_correction=False):
-    """A copy of `model` with k-bit weight and input quantizers on the placement's layers, FP weights kept.
+    """A copy of `model` with k-bit weight and input quantizers on the placement's layers, and k-bit
+    quantizers on the matmul inputs of any attention layer that offers them (SwinIR's `matmul_bits`); FP
+    weights kept.
 
     The quantizer ranges start at their defaults: initialise them (percentile, min/max, DOBI) before use.
     """
@@ -47,20 +53,71 @@ def quantize_model(model, bits, placement="paper", per_channel=False, clip_corre
     targets = set(quantized_layer_names(model, placement))
 
     def clone(layer):
-        fresh = layer.__class__.from_config(layer.get_config())
+        config = layer.get_config()
+        if "matmul_bits" in config:
+            config["matmul_bits"] = bits
+        fresh = layer.__class__.from_config(config)
         if layer.name not in targets:
             return fresh
         with tf.name_scope(layer.name):  # keep variable names like body_0_conv1/kernel
             fresh.build(layer.input_shape)
-        fresh.set_weights(layer.get_weights())  # before wrapping: the wrapper hides the kernel behind its quantizer
         config = UniformQuantizeConfig(
             bits, bits, per_channel=per_channel, clip_correction=clip_correction, quantize_output=False
         )
         return InputQuantizeWrapper(fresh, config, input_bits=bits, name=layer.name)
 
     quantized = keras.models.clone_model(model, clone_function=clone)
-    for layer in model.layers:
-        if layer.name not in targets:
-            quantized.get_layer(layer.name).set_weights(layer.get_weights())
+    for layer in model.layers:  # by name: the copies hold the same variables plus their quantizers' ranges
+        variables = {variable.name: variable for variable in quantized.get_layer(layer.name).weights}
+        for weight in layer.weights:
+            variables[weight.name].assign(weight)
     quantized.edge_sr_config = model_config(model)
     return quantized
+
+
+class QuantizerSite(NamedTuple):
+    """One quantizer of a model: where it sits, what it quantizes and its range variables."""
+
+    layer: str  # the layer holding it
+    site: str  # "input", "output", a weight's name ("kernel") or a matmul input ("q_input", "attn_probs", ...)
+    quantizer: UniformQuantizer
+    variables: dict  # its range variables by role ("lower", "upper" or "gamma"), as quantizer.build made them
+    weight: tf.Variable | None  # the weight it quantizes; None for an activation
+    one_sided: bool  # a post-softmax or post-GELU activation: 2DQuant's DOBI moves only its upper bound
+
+    @property
+    def is_weight(self):
+        return self.weight is not None
+
+
+def quantizer_sites(model):
+    """Every quantizer of a model made by `quantize_model` (or by tfmot with edge_sr's quantize configs), in
+    layer order: the one place that knows where each kind of layer keeps its quantizers."""
+    return [
+        QuantizerSite(layer.name, site, quantizer, variables, weight, _one_sided(layer, site))
+        for layer in model.layers
+        for site, quantizer, variables, weight in _layer_sites(layer)
+    ]
+
+
+def _layer_sites(layer):
+    """(site, quantizer, variables, weight or None) for each quantizer the layer holds."""
+    if isinstance(layer, InputQuantizeWrapper):
+        yield "input", layer.input_quantizer, layer.input_quantizer_vars, None
+    if isinstance(layer, ActivationQuantizer):
+        yield "input", layer.quantizer, layer.quantizer_vars, None
+    if isinstance(layer, tfmot.quantization.keras.QuantizeWrapper):
+        for weight, quantizer, variables in layer._weight_vars:
+            yield weight.name.split(":")[0].split("/")[-1], quantizer, variables, weight
+        if layer._output_quantizers:
+            yield "output", layer._output_quantizers[0], layer._output_quantizer_vars, None
+    for site, quantizer in getattr(layer, "matmul_quantizers", {}).items():  # SwinIR's attention
+        yield site, quantizer, layer.matmul_quantizer_vars[site], None
+
+
+def _one_sided(layer, site):
+    if site == "attn_probs":
+        return True
+    producer = layer.inbound_nodes[0].inbound_layers
+    gelu = isinstance(producer, keras.layers.Activation) and producer.get_config()["activation"] == "gelu"
+    return site == "input" and gelu

@@ -12,6 +12,9 @@ Two details make the simulation exactly what an integer TFLite kernel computes:
   activations are asymmetric with the full 2^b levels on [l, u].
 """
 
+import contextlib
+import threading
+
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
@@ -19,6 +22,37 @@ import tf_keras as keras
 from edge_sr.errors import EdgeSRError
 
 MIN_BITS, MAX_BITS = 2, 8
+
+_observers = threading.local()
+
+
+@contextlib.contextmanager
+def observe_quantizers(callback):
+    """Call `callback(quantizer, inputs, weights)` on every quantizer call made inside the block.
+
+    One hook serves every consumer that needs the tensors arriving at the quantizers: range initialisation
+    (statistics in eager mode) and ODM's mismatch loss (symbolic terms collected while a train step traces).
+    """
+    stack = _observers.__dict__.setdefault("stack", [])
+    stack.append(callback)
+    try:
+        yield
+    finally:
+        stack.remove(callback)
+
+
+@contextlib.contextmanager
+def bypass_quantizers():
+    """Inside the block every quantizer passes its input through: the quantized model computes in FP.
+
+    So a calibration pass sees FP activations everywhere, and a quantized model is its own FP teacher.
+    """
+    previous = getattr(_observers, "bypass", False)
+    _observers.bypass = True
+    try:
+        yield
+    finally:
+        _observers.bypass = previous
 
 
 def round_half_up_ste(x):
@@ -97,7 +131,15 @@ class UniformQuantizer(tfmot.quantization.keras.quantizers.Quantizer):
             return -weights["upper"], weights["upper"]
         return weights["lower"], weights["upper"]
 
+    @property
+    def quantizes_weights(self):
+        return self.symmetric
+
     def __call__(self, inputs, training, weights, **kwargs):
+        for observer in getattr(_observers, "stack", ()):
+            observer(self, inputs, weights)
+        if getattr(_observers, "bypass", False):
+            return inputs
         lower, upper = self.range(inputs, weights)
         return fake_quant(inputs, lower, upper, self.levels)
 

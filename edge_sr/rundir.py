@@ -1,0 +1,62 @@
+"""The run directory that `train` (and `calibrate`) write and `convert`, `evaluate` and `--resume` read.
+
+run.json         what was run: model source and architecture, scale, method/bits/placement, data, seed
+checkpoints/     the latest state (model + optimisers + step), for --resume
+best/            the weights that scored best on validation (best.json says when and how well)
+history.jsonl    one line of losses per step
+logs/            TensorBoard
+"""
+
+import json
+from pathlib import Path
+
+import tensorflow as tf
+
+from edge_sr.atomic import write_json
+from edge_sr.errors import EdgeSRError
+
+RUN_FILE = "run.json"
+
+
+def write_run(run_dir, info):
+    write_json(Path(run_dir) / RUN_FILE, info)
+
+
+def read_run(run_dir):
+    path = Path(run_dir) / RUN_FILE
+    if not path.is_file():
+        raise EdgeSRError(f"{run_dir} is not an edge_sr run directory (no {RUN_FILE})")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise EdgeSRError(f"{path} is damaged ({error}); it cannot be resumed or converted") from None
+
+
+def save_best(run_dir, model, step, psnr):
+    """Keep `model`'s weights as the best so far (written beside, then swapped in by the index file)."""
+    tf.train.Checkpoint(model=model).write(str(Path(run_dir) / "best" / "weights"))
+    write_json(Path(run_dir) / "best" / "best.json", {"step": step, "psnr": psnr})
+
+
+def restore_best(run_dir, model):
+    prefix = Path(run_dir) / "best" / "weights"
+    if not Path(f"{prefix}.index").is_file():
+        raise EdgeSRError(f"{run_dir} has no best weights yet (it stopped before the first validation)")
+    tf.train.Checkpoint(model=model).read(str(prefix)).expect_partial()
+    return json.loads((Path(run_dir) / "best" / "best.json").read_text())
+
+
+def read_history(run_dir):
+    path = Path(run_dir) / "history.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+
+
+def write_history(run_dir, entries):
+    """Rewrite the loss history (on resume it is cut back to the checkpoint's step)."""
+    path = Path(run_dir) / "history.jsonl"
+    path.write_text("".join(json.dumps(entry) + "\n" for entry in entries))
+
+
+def append_history(run_dir, entry):
+    with open(Path(run_dir) / "history.jsonl", "a") as history:
+        history.write(json.dumps(entry) + "\n")

@@ -1,0 +1,49 @@
+"""Where an FP model comes from: `--model` values shared by evaluate, train, calibrate and convert.
+
+zoo:NAME                 a pretrained zoo model (pulled and cached on first use)
+path/to/model.keras      a model saved by edge_sr
+path/to/weights.pt|.pth  an official PyTorch checkpoint (EDSR-PyTorch, BasicSR, SwinIR); needs torch
+path/to/weights.h5       idealo ISR / UpscalerJS weights (model.json beside it), or a TF.js model.json
+PRESET                   a models_tf preset with random weights (edsr-baseline, rdn, swinir-light, ...)
+"""
+
+from pathlib import Path
+
+from edge_sr.errors import EdgeSRError
+
+
+def load_source_model(spec, scale=None):
+    """The FP keras model `spec` names; `scale` is required for presets and checked for everything else."""
+    from models_tf import build_preset, load_model, preset_names
+
+    path = Path(spec)
+    if spec.startswith("zoo:"):
+        from edge_sr.zoo import load_zoo_model
+
+        model = load_zoo_model(spec[4:])
+    elif spec in preset_names():
+        if scale is None:
+            raise EdgeSRError(f"preset {spec} needs a --scale")
+        return build_preset(spec, scale=scale)
+    elif path.suffix in (".keras", ".pt", ".pth", ".h5") or path.name.endswith("model.json"):
+        if not path.is_file():
+            raise EdgeSRError(f"model file not found: {spec}")
+        if path.suffix == ".keras":
+            model = load_model(path)
+        elif path.suffix in (".pt", ".pth"):
+            from converters.pytorch import model_from_checkpoint
+
+            model = model_from_checkpoint(path)
+        else:
+            from converters.idealo import load_idealo
+
+            model = load_idealo(path)
+    else:
+        raise EdgeSRError(
+            f"unknown model {spec!r}; use zoo:NAME, a .keras/.pt/.pth/.h5 file or a preset "
+            f"({', '.join(preset_names())})"
+        )
+    model_scale = getattr(model, "edge_sr_config", {}).get("scale")
+    if scale is not None and model_scale is not None and model_scale != scale:
+        raise EdgeSRError(f"{spec} is a ×{model_scale} model, not ×{scale}; use --scale {model_scale}")
+    return model

@@ -1,0 +1,421 @@
+"""Quantization-aware training on one loop: ODM (Hong & Lee, ECCV 2024) and the baselines it is measured against.
+
+The train step computes the reconstruction loss L_R = L1(SR, HR) and ODM's mismatch loss
+L_M = Σ_sites ‖X − q(X; l, u)‖₂ over the quantized activations (ranges held fixed), takes both gradients and
+combines them for the network weights as
+
+    cooperative:  g = λ_R·∇L_R + λ_M·sim·∇L_M,   sim = (cos(∇L_R, ∇L_M) + 1) / 2
+    naive:        g = λ_R·∇L_R + λ_M·∇L_M
+    none:         g = λ_R·∇L_R
+
+The cosine is taken over the whole flattened gradient (default) or per tensor. Quantizer ranges (and WCC's
+gamma) follow L_R only, with their own Adam at `range_lr_factor` × the learning rate.
+"""
+
+import json
+import math
+import signal
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from edge_sr.errors import EdgeSRError
+from edge_sr.progress import progress
+from edge_sr.quant.placement import quantize_model, quantizer_sites
+from edge_sr.quant.quantizer import check_bits, fake_quant, observe_quantizers
+from edge_sr.quant.ranges import initialize_ranges
+from edge_sr.rundir import append_history, read_history, save_best, write_history, write_run
+
+# What each method sets; `mismatch` and `clip_correction` can be overridden for the paper's ablations.
+METHODS = {
+    "odm": {"quantize": True, "range_init": "percentile", "clip_correction": True, "mismatch": "cooperative"},
+    "minmax": {"quantize": True, "range_init": "minmax", "clip_correction": False, "mismatch": "none"},
+    "fp": {"quantize": False, "range_init": None, "clip_correction": False, "mismatch": "none"},
+}
+MISMATCH_MODES = ("cooperative", "naive", "none")
+COSINE_MODES = ("global", "per-tensor")
+DEFAULT_HR_PATCH = {2: 96, 3: 144, 4: 192}  # the paper's recipe
+
+
+@dataclass
+class TrainConfig:
+    method: str = "odm"
+    bits: int = 4
+    placement: str = "paper"
+    iterations: int = 60_000
+    batch_size: int = 8
+    hr_patch: int | None = None  # None: the paper's patch for the scale
+    learning_rate: float = 1e-4
+    halve_every: int = 15_000
+    range_lr_factor: float = 10.0
+    lambda_r: float = 1.0
+    lambda_m: float | None = None  # None: 1e-5, or 1e-6 for RDN (the paper's values)
+    mismatch: str | None = None  # None: the method's default
+    clip_correction: bool | None = None  # None: the method's default
+    cosine: str = "global"
+    seed: int = 0
+
+    def resolved(self, arch, scale):
+        """A copy with every `None` replaced by the method's or the paper's default, validated."""
+        if self.method not in METHODS:
+            raise EdgeSRError(f"unknown method {self.method!r}; choose one of: {', '.join(METHODS)}")
+        defaults = METHODS[self.method]
+        config = TrainConfig(**asdict(self))
+        config.mismatch = config.mismatch or defaults["mismatch"]
+        if config.clip_correction is None:
+            config.clip_correction = defaults["clip_correction"]
+        if config.lambda_m is None:
+            config.lambda_m = 1e-6 if "rdn" in arch else 1e-5
+        config.hr_patch = config.hr_patch or DEFAULT_HR_PATCH.get(scale, 48 * scale)
+        if config.mismatch not in MISMATCH_MODES:
+            raise EdgeSRError(f"unknown mismatch mode {config.mismatch!r}; choose one of: {', '.join(MISMATCH_MODES)}")
+        if config.cosine not in COSINE_MODES:
+            raise EdgeSRError(f"unknown cosine mode {config.cosine!r}; choose one of: {', '.join(COSINE_MODES)}")
+        if defaults["quantize"]:
+            check_bits(config.bits)
+        elif config.mismatch != "none" or config.clip_correction:
+            raise EdgeSRError("the fp method has no quantizers: it takes no mismatch loss or clip correction")
+        for name in ("iterations", "batch_size", "halve_every"):
+            if getattr(config, name) < 1:
+                raise EdgeSRError(f"{name} must be at least 1, got {getattr(config, name)}")
+        return config
+
+
+def prepare_model(fp_model, config, calibration_batches):
+    """The model to train: a quantized copy with initialised ranges, or the FP model itself for `fp`."""
+    if not METHODS[config.method]["quantize"]:
+        return fp_model
+    model = quantize_model(fp_model, config.bits, config.placement, clip_correction=config.clip_correction)
+    initialize_ranges(model, calibration_batches, METHODS[config.method]["range_init"])
+    return model
+
+
+def range_variables(model):
+    """The variables of every quantizer in `model`: ranges, and WCC's gamma."""
+    return [variable for site in quantizer_sites(model) for variable in site.variables.values()]
+
+
+def _zeros_for_none(gradients, variables):
+    return [
+        tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for g, v in zip(gradients, variables, strict=True)
+    ]
+
+
+def _dot(a, b):
+    return tf.add_n([tf.reduce_sum(x * y) for x, y in zip(a, b, strict=True)])
+
+
+def cooperative_weight(grad_r, grad_m, per_tensor=False):
+    """ODM's sim = (cos + 1) / 2 between the two gradients: 1 when aligned, 0 when opposite (one per tensor
+    with `per_tensor`, else one for the whole flattened gradient)."""
+    eps = 1e-12
+    if per_tensor:
+        return [
+            (tf.reduce_sum(r * m) / (tf.norm(r) * tf.norm(m) + eps) + 1.0) / 2.0
+            for r, m in zip(grad_r, grad_m, strict=True)
+        ]
+    cosine = _dot(grad_r, grad_m) / (tf.sqrt(_dot(grad_r, grad_r) * _dot(grad_m, grad_m)) + eps)
+    return [(cosine + 1.0) / 2.0] * len(grad_r)
+
+
+def gradient_statistics(grad_r, grad_m):
+    """The paper's Fig. 2: cosine of the two gradients and the share of parameters (among those both losses
+    reach) whose gradients disagree in sign."""
+    eps = 1e-12
+    cosine = _dot(grad_r, grad_m) / (tf.sqrt(_dot(grad_r, grad_r) * _dot(grad_m, grad_m)) + eps)
+    both = tf.add_n(
+        [tf.reduce_sum(tf.cast((r != 0) & (m != 0), tf.float32)) for r, m in zip(grad_r, grad_m, strict=True)]
+    )
+    opposed = tf.add_n([tf.reduce_sum(tf.cast(r * m < 0, tf.float32)) for r, m in zip(grad_r, grad_m, strict=True)])
+    return cosine, opposed / tf.maximum(both, 1.0)
+
+
+def mismatch_terms(collected):
+    """An observer for `observe_quantizers` that appends ‖X − q(X)‖₂ of each activation site to `collected`."""
+
+    def observe(quantizer, inputs, weights):
+        if quantizer.quantizes_weights:
+            return
+        lower, upper = (tf.stop_gradient(bound) for bound in quantizer.range(inputs, weights))
+        collected.append(tf.norm(inputs - fake_quant(inputs, lower, upper, quantizer.levels)))
+
+    return observe
+
+
+class Trainer:
+    """Owns the optimisers and the train step for one model and one resolved TrainConfig."""
+
+    def __init__(self, model, config, strategy=None):
+        self.model, self.config = model, config
+        self.strategy = strategy or tf.distribute.get_strategy()
+        ranges = range_variables(model)
+        range_ids = {id(v) for v in ranges}
+        self.range_vars = ranges
+        self.weight_vars = [v for v in model.trainable_variables if id(v) not in range_ids]
+        with self.strategy.scope():
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.weight_optimizer = keras.optimizers.Adam(self._schedule(config.learning_rate))
+            if ranges:
+                self.range_optimizer = keras.optimizers.Adam(
+                    self._schedule(config.learning_rate * config.range_lr_factor)
+                )
+        self._step_fn = tf.function(self._distributed_step)
+
+    def _schedule(self, rate):
+        return keras.optimizers.schedules.ExponentialDecay(rate, self.config.halve_every, 0.5, staircase=True)
+
+    @property
+    def current_step(self):
+        return int(self.step.numpy())
+
+    def checkpoint(self):
+        """Everything a resumed run needs: model, both optimisers, the step counter."""
+        parts = {"model": self.model, "weight_optimizer": self.weight_optimizer, "step": self.step}
+        if self.range_vars:
+            parts["range_optimizer"] = self.range_optimizer
+        return tf.train.Checkpoint(**parts)
+
+    def _replica_step(self, lr, hr):
+        config = self.config
+        context = tf.distribute.get_replica_context()
+        terms = []
+        with tf.GradientTape(persistent=True) as tape:
+            if config.mismatch == "none":
+                sr = self.model(lr, training=True)
+            else:
+                with observe_quantizers(mismatch_terms(terms)):
+                    sr = self.model(lr, training=True)
+            loss_r = tf.reduce_mean(tf.abs(sr - hr))
+            loss_m = tf.add_n(terms) if terms else tf.constant(0.0)
+        variables = self.weight_vars + self.range_vars
+        grads_r = _zeros_for_none(tape.gradient(loss_r, variables), variables)
+        grads_r = context.all_reduce(tf.distribute.ReduceOp.MEAN, grads_r)
+        weight_grads_r, range_grads = grads_r[: len(self.weight_vars)], grads_r[len(self.weight_vars) :]
+
+        cosine, conflict = tf.constant(0.0), tf.constant(0.0)
+        weight_grads = [config.lambda_r * g for g in weight_grads_r]
+        if terms:
+            grads_m = _zeros_for_none(tape.gradient(loss_m, self.weight_vars), self.weight_vars)
+            grads_m = context.all_reduce(tf.distribute.ReduceOp.MEAN, grads_m)
+            cosine, conflict = gradient_statistics(weight_grads_r, grads_m)
+            if config.mismatch == "cooperative":
+                sims = cooperative_weight(weight_grads_r, grads_m, per_tensor=config.cosine == "per-tensor")
+            else:
+                sims = [1.0] * len(grads_m)
+            weight_grads = [g + config.lambda_m * s * m for g, s, m in zip(weight_grads, sims, grads_m, strict=True)]
+        del tape
+        self.weight_optimizer.apply_gradients(
+            zip(weight_grads, self.weight_vars, strict=True), experimental_aggregate_gradients=False
+        )
+        if self.range_vars:
+            self.range_optimizer.apply_gradients(
+                zip([config.lambda_r * g for g in range_grads], self.range_vars, strict=True),
+                experimental_aggregate_gradients=False,
+            )
+        return {"loss": loss_r, "mismatch": loss_m, "cosine": cosine, "conflict": conflict}
+
+    def _distributed_step(self, lr, hr):
+        per_replica = self.strategy.run(self._replica_step, args=(lr, hr))
+        self.step.assign_add(1)
+        return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in per_replica.items()}
+
+    def train_step(self, lr, hr):
+        """One optimisation step on a (distributed) batch; returns the step's losses and gradient statistics."""
+        return {k: float(v) for k, v in self._step_fn(lr, hr).items()}
+
+
+def _collapsed_ranges(model, sample):
+    """Names of quantizer sites whose range is no longer a finite, non-empty interval."""
+    bad = []
+
+    def check(quantizer, inputs, weights):
+        lower, upper = quantizer.range(inputs, weights)
+        ok = tf.reduce_all(tf.math.is_finite(lower)) and tf.reduce_all(tf.math.is_finite(upper))
+        if not ok or bool(tf.reduce_any(upper <= lower)):
+            bad.append(next(iter(weights.values())).name.rsplit("_", 1)[0])
+
+    with observe_quantizers(check):
+        model(sample, training=False)
+    return bad
+
+
+class _StopRequest:
+    """SIGINT/SIGTERM ask the loop to stop after the current step (and save), instead of killing it."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __enter__(self):
+        self._previous = {sig: signal.signal(sig, self._request) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def _request(self, signum, frame):
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def fit(
+    trainer,
+    sampler,
+    run_dir,
+    validate,
+    validate_every=1000,
+    checkpoint_every=1000,
+    resume=False,
+    show_progress=True,
+):
+    """Train `trainer` for its config's iterations, writing the run directory; returns the final status.
+
+    `validate(model) -> PSNR` picks the best weights. Checkpoints are written every `checkpoint_every` steps, at
+    the end and when SIGINT/SIGTERM arrives (then status is "interrupted"); `resume` continues from the latest.
+    A non-finite loss stops the run with an error naming the quantizer ranges that collapsed; the last good
+    checkpoint stays the latest.
+    """
+    config, run_dir = trainer.config, Path(run_dir)
+    manager = tf.train.CheckpointManager(trainer.checkpoint(), str(run_dir / "checkpoints"), max_to_keep=2)
+    if resume:
+        if manager.latest_checkpoint is None:
+            raise EdgeSRError(f"nothing to resume in {run_dir}: it has no checkpoint")
+        manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        write_history(run_dir, [e for e in read_history(run_dir) if e["step"] < trainer.current_step])
+    elif manager.latest_checkpoint is not None:
+        raise EdgeSRError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir")
+    start = trainer.current_step
+    best = (
+        json.loads((run_dir / "best" / "best.json").read_text())["psnr"]
+        if resume and (run_dir / "best" / "best.json").is_file()
+        else -float("inf")
+    )
+    writer = tf.summary.create_file_writer(str(run_dir / "logs"))
+    dataset = trainer.strategy.experimental_distribute_dataset(
+        sampler.dataset(start_step=start, steps=max(config.iterations - start, 0))
+    )
+    bar = progress(
+        total=config.iterations, initial=start, enabled=show_progress, desc=f"{config.method} W{config.bits}"
+    )
+    status = "finished"
+    with _StopRequest() as stop, writer.as_default(), bar:
+        for lr, hr in dataset:
+            step = trainer.current_step
+            started = time.perf_counter()
+            metrics = trainer.train_step(lr, hr)
+            metrics["seconds"] = time.perf_counter() - started
+            if not math.isfinite(metrics["loss"]):
+                sample = sampler.batch(0, stream=1)[0]
+                collapsed = _collapsed_ranges(trainer.model, sample)
+                where = f"collapsed quantizer range(s): {', '.join(collapsed)}" if collapsed else "no range collapsed"
+                raise EdgeSRError(
+                    f"the loss became {metrics['loss']} at step {step} ({where}); the last good checkpoint in "
+                    f"{run_dir / 'checkpoints'} is kept: resume with a lower --lr"
+                )
+            append_history(run_dir, {"step": step, **metrics})
+            for name, value in metrics.items():
+                tf.summary.scalar(f"train/{name}", value, step=step)
+            bar.update(1)
+            done = step + 1
+            if done % validate_every == 0 or done == config.iterations:
+                psnr = validate(trainer.model)
+                tf.summary.scalar("validation/psnr", psnr, step=done)
+                if psnr > best:
+                    best = psnr
+                    save_best(run_dir, trainer.model, done, psnr)
+                bar.set_postfix(loss=f"{metrics['loss']:.3f}", val_psnr=f"{psnr:.2f}", best=f"{best:.2f}")
+            else:
+                bar.set_postfix(loss=f"{metrics['loss']:.3f}", best=f"{best:.2f}")
+            if done % checkpoint_every == 0 or done == config.iterations or stop.requested:
+                manager.save(checkpoint_number=done)
+            if stop.requested:
+                status = "interrupted"
+                break
+    return {"status": status, "step": trainer.current_step, "best_psnr": best}
+
+
+def run_training(
+    run, run_dir, resume=False, strategy=None, validate_every=1000, checkpoint_every=1000, show_progress=True
+):
+    """Assemble a run described by `run` (run.json's content: model source, scale, train config, data) and fit it.
+
+    Returns fit's result plus the trained `trainer`; writes run.json with everything resolved.
+    """
+    import tf_keras as keras
+
+    from edge_sr.data import PatchSampler
+    from edge_sr.evaluation import evaluate_dataset
+    from edge_sr.sources import load_source_model
+    from edge_sr.upscalers import KerasUpscaler
+    from models_tf import model_config
+
+    keras.utils.set_random_seed(run["train"]["seed"])
+    tf.config.experimental.enable_op_determinism()
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        fp_model = load_source_model(run["model"], run["scale"])
+        arch, scale = model_config(fp_model)["arch"], model_config(fp_model)["scale"]
+        config = TrainConfig(**{f.name: run["train"][f.name] for f in fields(TrainConfig)}).resolved(arch, scale)
+        sampler = PatchSampler(
+            run["data"]["train"], scale, config.hr_patch, config.batch_size, config.seed, progress=show_progress
+        )
+        calibration = [sampler.batch(i, stream=1)[0] for i in range(run["data"]["calibration_batches"])]
+        trainer = Trainer(prepare_model(fp_model, config, calibration), config, strategy)
+    write_run(run_dir, {**run, "scale": scale, "model_config": model_config(fp_model), "train": asdict(config)})
+
+    def validate(model):
+        upscaler = KerasUpscaler(model, "validation", scale)
+        return evaluate_dataset(upscaler, run["data"]["val"], scale, show_progress=False)["psnr"]
+
+    result = fit(trainer, sampler, run_dir, validate, validate_every, checkpoint_every, resume, show_progress)
+    return {**result, "trainer": trainer}
+
+
+# The ODM paper's ablation rows (Table: baseline, + WCC only, WCC + naive MR, + cooperative MR only, ODM).
+ABLATIONS = {
+    "minmax": {"method": "minmax"},
+    "wcc-only": {"method": "odm", "mismatch": "none"},
+    "wcc+naive-mr": {"method": "odm", "mismatch": "naive"},
+    "coop-mr-only": {"method": "odm", "clip_correction": False},
+    "odm": {"method": "odm"},
+}
+
+
+def compare_variants(model, scale, train, val, eval_sets, bits_list, variants, iterations, out_dir, **train_overrides):
+    """Train each (bits, variant) for the same steps from the same FP model and score it on `eval_sets`.
+
+    Returns one row per run: bits, variant, PSNR per eval set, and the median step time (first step, which
+    traces the graph, excluded).
+    """
+    from edge_sr.evaluation import evaluate_dataset
+    from edge_sr.rundir import restore_best
+    from edge_sr.upscalers import KerasUpscaler
+
+    unknown = [v for v in variants if v not in ABLATIONS]
+    if unknown:
+        raise EdgeSRError(f"unknown variant(s) {', '.join(unknown)}; choose from: {', '.join(ABLATIONS)}")
+    rows = []
+    for bits in bits_list:
+        for variant in variants:
+            config = TrainConfig(**{**train_overrides, **ABLATIONS[variant], "bits": bits, "iterations": iterations})
+            run = {
+                "kind": "train",
+                "model": model,
+                "scale": scale,
+                "train": asdict(config),
+                "data": {"train": [str(f) for f in train], "val": str(val), "calibration_batches": 4},
+            }
+            run_dir = Path(out_dir) / f"w{bits}a{bits}-{variant}"
+            result = run_training(run, run_dir, validate_every=iterations, checkpoint_every=iterations)
+            trainer = result["trainer"]
+            restore_best(run_dir, trainer.model)
+            upscaler = KerasUpscaler(trainer.model, variant, scale)
+            scores = {
+                Path(s).name: evaluate_dataset(upscaler, s, scale, show_progress=False)["psnr"] for s in eval_sets
+            }
+            seconds = [entry["seconds"] for entry in read_history(run_dir)[1:]]
+            rows.append({"bits": bits, "variant": variant, "psnr": scores, "step_s": float(np.median(seconds))})
+    return rows

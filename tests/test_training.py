@@ -1,0 +1,202 @@
+"""ODM's pieces against their formulas, and short real training runs through the CLI."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import REPO, SHARED_DATA, assert_clean_error, run_module
+
+from edge_sr.data import PatchSampler, write_image
+from edge_sr.errors import EdgeSRError
+from edge_sr.quant import UniformQuantizer
+from edge_sr.rundir import read_history
+from edge_sr.training import (
+    TrainConfig,
+    Trainer,
+    cooperative_weight,
+    fit,
+    gradient_statistics,
+    mismatch_terms,
+    prepare_model,
+)
+from models_tf import build_preset, save_model
+
+TINY = {"num_blocks": 2, "num_features": 8}
+
+
+def test_mismatch_term_is_the_distance_to_the_quantized_tensor():
+    quantizer = UniformQuantizer(2)
+    weights = {"lower": tf.Variable(-1.0), "upper": tf.Variable(2.0)}
+    x = tf.constant([[-3.0, -0.4, 0.6, 1.2, 5.0]])
+    collected = []
+    mismatch_terms(collected)(quantizer, x, weights)
+    expected = np.linalg.norm(x.numpy() - np.array([[-1.0, 0.0, 1.0, 1.0, 2.0]]))
+    assert collected[0].numpy() == pytest.approx(expected)
+    with tf.GradientTape() as tape:
+        collected.clear()
+        mismatch_terms(collected)(quantizer, x, weights)
+    assert tape.gradient(collected[0], [weights["lower"], weights["upper"]]) == [None, None]  # ranges held fixed
+    mismatch_terms(collected)(UniformQuantizer(2, symmetric=True), x, {"upper": tf.Variable(1.0)})
+    assert len(collected) == 1  # weight sites have no mismatch term
+
+
+def test_cooperative_weight_is_one_when_aligned_and_zero_when_opposite():
+    g = [tf.constant([1.0, -2.0]), tf.constant([[3.0]])]
+    opposite = [-t for t in g]
+    orthogonal = [tf.constant([2.0, 1.0]), tf.constant([[0.0]])]
+    assert [float(s) for s in cooperative_weight(g, g)] == pytest.approx([1.0, 1.0])
+    assert [float(s) for s in cooperative_weight(g, opposite)] == pytest.approx([0.0, 0.0])
+    assert [float(s) for s in cooperative_weight(g, orthogonal)] == pytest.approx([0.5, 0.5])
+    mixed = [g[0], -g[1]]
+    assert [float(s) for s in cooperative_weight(g, mixed, per_tensor=True)] == pytest.approx([1.0, 0.0])
+
+
+def test_gradient_statistics_count_sign_conflicts_among_shared_parameters():
+    grad_r = [tf.constant([1.0, 2.0, -1.0, 4.0])]
+    grad_m = [tf.constant([1.0, -2.0, 1.0, 0.0])]
+    cosine, conflict = gradient_statistics(grad_r, grad_m)
+    assert float(conflict) == pytest.approx(2 / 3)
+    assert float(cosine) == pytest.approx((1 - 4 - 1) / (np.sqrt(22) * np.sqrt(6)))
+
+
+@pytest.fixture
+def train_folder(tmp_path, photo):
+    """A few real photos: BSD68 when ../shared is there, else scikit-image's bundled ones."""
+    folder = tmp_path / "train"
+    folder.mkdir()
+    bsd68 = sorted((SHARED_DATA / "BSD68" / "HR").glob("*.png"))[:4]
+    if bsd68:
+        for path in bsd68:
+            shutil.copy(path, folder)
+    else:
+        from skimage import data
+
+        for name in ("astronaut", "chelsea", "coffee"):
+            write_image(folder / f"{name}.png", getattr(data, name)())
+    return folder
+
+
+@pytest.fixture
+def val_folder(tmp_path, photo):
+    write_image(tmp_path / "val" / "crop.png", photo[100:164, 200:264])
+    return tmp_path / "val"
+
+
+@pytest.fixture
+def tiny_model(tmp_path):
+    tf.keras.utils.set_random_seed(0)
+    path = tmp_path / "tiny.keras"
+    save_model(build_preset("edsr-baseline", scale=2, **TINY), path)
+    return path
+
+
+def train_args(run_dir, model, train, val, *extra):
+    return [
+        "--run-dir", run_dir, "--model", model, "--scale", 2, "--train", train, "--val", val,
+        "--batch-size", 2, "--patch", 24, "--lr", 1e-3, "--validate-every", 4, "--checkpoint-every", 4,
+        "--method", "odm", "--bits", 4, "--lambda-m", 1e-3, *extra,
+    ]  # fmt: skip
+
+
+def losses(run_dir):
+    return np.array([entry["loss"] for entry in read_history(run_dir)])
+
+
+def test_odm_run_learns_resumes_exactly_and_keeps_its_outputs(tmp_path, tiny_model, train_folder, val_folder):
+    full = run_module("edge_sr.train", *train_args(tmp_path / "full", tiny_model, train_folder, val_folder),
+                      "--iterations", 24)  # fmt: skip
+    assert full.returncode == 0, full.stderr
+    history = read_history(tmp_path / "full")
+    assert [entry["step"] for entry in history] == list(range(24))
+    loss = losses(tmp_path / "full")
+    assert loss[-6:].mean() < 0.8 * loss[:6].mean()
+    assert all(0 <= entry["conflict"] <= 1 and entry["mismatch"] > 0 for entry in history)
+    run = json.loads((tmp_path / "full" / "run.json").read_text())
+    assert run["train"]["method"] == "odm" and run["train"]["clip_correction"] is True and run["scale"] == 2
+    best = json.loads((tmp_path / "full" / "best" / "best.json").read_text())
+    assert best["step"] in (4, 8, 12, 16, 20, 24) and np.isfinite(best["psnr"])
+    assert list((tmp_path / "full" / "logs").glob("events.out.tfevents.*"))
+
+    half = run_module("edge_sr.train", *train_args(tmp_path / "half", tiny_model, train_folder, val_folder),
+                      "--iterations", 12)  # fmt: skip
+    assert half.returncode == 0, half.stderr
+    resumed = run_module("edge_sr.train", "--run-dir", tmp_path / "half", "--resume", "--iterations", 24)
+    assert resumed.returncode == 0, resumed.stderr
+    assert np.allclose(losses(tmp_path / "half"), loss, rtol=1e-5)
+
+    again = run_module("edge_sr.train", *train_args(tmp_path / "half", tiny_model, train_folder, val_folder))
+    assert_clean_error(again, "already holds a run")
+
+
+def test_sigterm_saves_a_checkpoint_that_resumes(tmp_path, tiny_model, train_folder, val_folder):
+    arguments = train_args(tmp_path / "run", tiny_model, train_folder, val_folder, "--iterations", 10_000)
+    command = [sys.executable, "-m", "edge_sr.train", *map(str, arguments)]
+    process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    history = tmp_path / "run" / "history.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (history.is_file() and len(history.read_text().splitlines()) >= 3):
+        time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 130, stderr
+    assert "checkpoint saved" in stdout
+    stopped_at = len(read_history(tmp_path / "run"))
+    assert (tmp_path / "run" / "checkpoints" / f"ckpt-{stopped_at}.index").is_file()
+    resumed = run_module("edge_sr.train", "--run-dir", tmp_path / "run", "--resume", "--iterations", stopped_at + 2)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [e["step"] for e in read_history(tmp_path / "run")] == list(range(stopped_at + 2))
+
+
+def test_two_mirrored_devices_match_one(tmp_path, tiny_model, train_folder, val_folder):
+    script = textwrap.dedent(
+        """
+        import sys, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from edge_sr.errors import run_cli
+        from edge_sr.train import main
+        run_cli(main, sys.argv[1:])
+        """
+    )
+    common = train_args(tmp_path / "{}", tiny_model, train_folder, val_folder)
+    single = run_module("edge_sr.train", *[str(a).format("single") for a in common], "--iterations", 6)
+    assert single.returncode == 0, single.stderr
+    mirrored = subprocess.run(
+        [sys.executable, "-c", script, *[str(a).format("mirrored") for a in common], "--iterations", "6",
+         "--strategy", "mirrored"],
+        cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ},
+    )  # fmt: skip
+    assert mirrored.returncode == 0, mirrored.stderr
+    assert np.allclose(losses(tmp_path / "mirrored"), losses(tmp_path / "single"), rtol=2e-3)
+
+
+def test_a_nan_loss_stops_naming_the_collapsed_range(tmp_path, train_folder, val_folder):
+    fp = build_preset("edsr-baseline", scale=2, **TINY)
+    config = TrainConfig(method="minmax", bits=4, iterations=5, batch_size=2, hr_patch=24).resolved("edsr", 2)
+    sampler = PatchSampler(train_folder, 2, 24, 2, progress=False)
+    model = prepare_model(fp, config, [sampler.batch(0, stream=1)[0]])
+    trainer = Trainer(model, config)
+    wrapper = model.get_layer("body_1_conv1")
+    wrapper.input_quantizer_vars["upper"].assign(float("nan"))
+    with pytest.raises(EdgeSRError, match="loss became nan at step 0 .*body_1_conv1.*last good checkpoint"):
+        fit(trainer, sampler, tmp_path / "run", lambda m: 0.0, show_progress=False)
+
+
+def test_bad_training_input_gives_clear_errors(tmp_path, tiny_model, train_folder, val_folder):
+    def train(*extra, model=tiny_model, train=train_folder):
+        return run_module("edge_sr.train", *train_args(tmp_path / "r", model, train, val_folder), *extra)
+
+    assert_clean_error(train("--bits", 9), "bits must be an integer from 2 to 8")
+    assert_clean_error(train("--scale", 3), "is a ×2 model, not ×3")
+    (tmp_path / "empty").mkdir()
+    assert_clean_error(train(train=tmp_path / "empty"), "no images in training folder")
+    assert_clean_error(train("--patch", 4000), "smaller than the 4000×4000 HR patch")
+    assert_clean_error(run_module("edge_sr.train", "--run-dir", tmp_path / "none", "--resume"), "not an edge_sr run")

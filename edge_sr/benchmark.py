@@ -1,15 +1,30 @@
 """`python -m edge_sr.benchmark`: measured speed, printed as tables (and JSON with --json).
 
 keras   parameters and FP Keras throughput (LR pixels per second) of model presets
+tflite  latency and peak memory of exported .tflite files in LiteRT, compared in one run
+
+    python -m edge_sr.benchmark tflite rdn_fp32.tflite rdn_int8.tflite --baseline rdn_fp32.tflite --size 128
+
+tflite times every model in alternating rounds (each round runs each model once, in turn, the order reversed
+every other round) so that the machine's drifts and bursts hit all models alike; a ratio to the baseline is the
+median of the per-round ratios. Peak memory is the RSS high-water mark of a fresh process that loads the model
+and upscales one image; "model MiB" subtracts what that process held before loading the model.
+An op-level profile is not available yet.
 """
 
 import argparse
+import multiprocessing
 import os
 import platform
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
 
 from edge_sr.atomic import write_json
-from edge_sr.benchmarking import keras_throughput
-from edge_sr.errors import run_cli
+from edge_sr.benchmarking import keras_throughput, summarize
+from edge_sr.errors import EdgeSRError, run_cli
 from edge_sr.progress import progress
 from edge_sr.tables import format_table
 
@@ -34,13 +49,14 @@ def benchmark_keras(args):
     rows, results = [], []
     for name in progress(presets, desc="presets"):
         model = build_preset(name, scale=args.scale)
+        params = model.count_params()
         timing = keras_throughput(model, args.size, args.runs)
-        results.append({"preset": name, "scale": args.scale, "params": model.count_params(), **timing})
+        results.append({"preset": name, "scale": args.scale, "params": params, **timing})
         rows.append(
             (
                 name,
                 f"x{args.scale}",
-                f"{model.count_params() / 1e6:.2f}M",
+                f"{params / 1e6:.2f}M",
                 f"{timing['median_s'] * 1e3:.0f}",
                 f"{timing['lr_pixels_per_s']:,.0f}",
             )
@@ -51,6 +67,156 @@ def benchmark_keras(args):
     )
     print(format_table(["preset", "scale", "params", "ms / image", "LR px / s"], rows))
     return results
+
+
+def parse_size(text):
+    """LR size "N" (N×N) or "WxH" → (height, width)."""
+    width, _, height = text.lower().partition("x")
+    try:
+        width, height = int(width), int(height or width)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size {text!r} is not N or WxH (e.g. 128 or 1920x1080)") from None
+    if min(width, height) < 1:
+        raise argparse.ArgumentTypeError(f"size {text!r} must be positive")
+    return height, width
+
+
+def _lr_image(size):
+    return np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
+
+
+def _status_mib(field):
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(f"{field}:")) / 1024  # kB
+
+
+def peak_memory(path, size, threads, xnnpack, tile, scale):
+    """Run in a fresh process: (MiB resident before loading the model, peak MiB while loading it and upscaling
+    one image of `size`). Linux only (/proc); (None, None) elsewhere."""
+    from edge_sr.runtime import TFLiteModel, upscale
+
+    image = _lr_image(size)
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # restart the high-water mark here, after the imports
+        before = _status_mib("VmRSS")
+    except OSError:
+        return None, None
+    model = TFLiteModel(path, threads, xnnpack, scale)
+    upscale(model, image, None if model.input_size else tile)
+    return before, _status_mib("VmHWM")
+
+
+def time_alternating(calls, runs, warmup):
+    """Seconds per call of each of `calls` over `runs` rounds, after `warmup` untimed rounds; each round calls
+    every function once, in turn, alternating the order."""
+    times = [[] for _ in calls]
+    for round_index in range(warmup + runs):
+        order = list(enumerate(calls))
+        for i, call in order[:: -1 if round_index % 2 else 1]:
+            start = time.perf_counter()
+            call()
+            if round_index >= warmup:
+                times[i].append(time.perf_counter() - start)
+    return times
+
+
+def benchmark_tflite(args):
+    from edge_sr.runtime import TFLiteModel, upscale
+
+    if args.runs < 1 or args.warmup < 0:
+        raise EdgeSRError("--runs must be at least 1 and --warmup at least 0")
+    paths = {}  # one entry per file, however it is spelled; the baseline is measured like the others
+    for path in [*args.models, *([args.baseline] if args.baseline else [])]:
+        paths.setdefault(Path(path).resolve(), path)
+    baseline = Path(args.baseline).resolve() if args.baseline else None
+    settings = {"on": [True], "off": [False], "both": [True, False]}[args.xnnpack]
+    variants = [
+        {"model": path, "xnnpack": xnnpack, "size": size}
+        for size in args.size
+        for path in paths.values()
+        for xnnpack in settings
+    ]
+    calls = []
+    for variant in variants:
+        model = TFLiteModel(variant["model"], args.threads, variant["xnnpack"], args.scale)
+        image = _lr_image(variant["size"])
+        tile = None if model.input_size else args.tile  # fixed-tile models always run in their own tiles
+        calls.append(lambda model=model, image=image, tile=tile: upscale(model, image, tile))
+    times = time_alternating(calls, args.runs, args.warmup)
+    times_of = {(Path(v["model"]).resolve(), v["xnnpack"], v["size"]): t for v, t in zip(variants, times, strict=True)}
+
+    spawn = multiprocessing.get_context("spawn")  # a fresh process per model: its own high-water mark
+    rows, results = [], []
+    for variant, variant_times in zip(variants, times, strict=True):
+        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            before, peak = pool.submit(
+                peak_memory, variant["model"], variant["size"], args.threads, variant["xnnpack"], args.tile, args.scale
+            ).result()
+        ratio = None
+        if baseline is not None:  # paired: the median of per-round ratios
+            baseline_times = times_of[baseline, variant["xnnpack"], variant["size"]]
+            ratio = float(np.median(np.divide(variant_times, baseline_times)))
+        result = {
+            **variant,
+            "size": list(variant["size"]),
+            "file_bytes": Path(variant["model"]).stat().st_size,
+            **summarize(variant_times),
+            "ratio_to_baseline": ratio,
+            "peak_rss_mib": peak,
+            "model_rss_mib": None if peak is None else peak - before,
+        }
+        results.append(result)
+        height, width = variant["size"]
+        rows.append(
+            (
+                variant["model"],
+                "on" if variant["xnnpack"] else "off",
+                f"{width}×{height}",
+                f"{result['median_s'] * 1e3:.1f}",
+                f"{result['p90_s'] * 1e3:.1f}",
+                "-" if ratio is None else f"{ratio:.3f}",
+                "-" if peak is None else f"{peak:.0f}",
+                "-" if peak is None else f"{peak - before:.0f}",
+                f"{result['file_bytes'] / 1e6:.2f}",
+            )
+        )
+    tiles = f"tiles of {args.tile}" if args.tile else "whole images (fixed-tile models: their tile)"
+    print(
+        f"LiteRT, {args.threads} threads, {tiles}, median and p90 of {args.runs} alternating rounds after "
+        f"{args.warmup}; {machine_description()}"
+    )
+    headers = ["model", "XNNPACK", "LR size", "median ms", "p90 ms", "× baseline", "peak MiB", "model MiB", "MB"]
+    print(format_table(headers, rows))
+    return results
+
+
+def benchmark_qat(args):
+    from edge_sr.evaluation import evaluate_dataset
+    from edge_sr.sources import load_source_model
+    from edge_sr.training import compare_variants
+    from edge_sr.upscalers import KerasUpscaler
+
+    fp = KerasUpscaler(load_source_model(args.model, args.scale), args.model, args.scale)
+    fp_scores = {Path(s).name: evaluate_dataset(fp, s, args.scale, show_progress=False)["psnr"] for s in args.eval}
+    rows = compare_variants(
+        args.model, args.scale, args.train, args.val, args.eval, args.bits, args.variants, args.steps, args.out,
+        batch_size=args.batch_size, hr_patch=args.patch, learning_rate=args.lr,
+    )  # fmt: skip
+    sets = list(fp_scores)
+    table = [("FP32", "-", *(f"{fp_scores[n]:.2f}" for n in sets), "-", "-")]
+    for row in rows:
+        baseline = next((r["step_s"] for r in rows if r["bits"] == row["bits"] and r["variant"] == "minmax"), None)
+        ratio = f"{row['step_s'] / baseline:.2f}" if baseline else "-"
+        table.append(
+            (f"W{row['bits']}A{row['bits']}", row["variant"], *(f"{row['psnr'][n]:.2f}" for n in sets),
+             f"{row['step_s']:.3f}", ratio)
+        )  # fmt: skip
+    print(
+        f"{args.model} ×{args.scale}, {args.steps} steps, batch {args.batch_size}, HR patch {args.patch}, "
+        f"lr {args.lr}; {machine_description()}"
+    )
+    print(format_table(["bits", "variant", *(f"{n} PSNR" for n in sets), "s / step", "vs minmax"], table))
+    return {"fp": fp_scores, "runs": rows}
 
 
 def parse_args(argv):
@@ -65,12 +231,43 @@ def parse_args(argv):
     keras.add_argument("--runs", type=int, default=5)
     keras.add_argument("--threads", type=int, default=2)
     keras.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
+    tflite = commands.add_parser("tflite", help="latency and peak memory of .tflite files in LiteRT")
+    tflite.add_argument("models", nargs="+", help=".tflite files exported by python -m edge_sr.convert")
+    tflite.add_argument("--baseline", help="the .tflite file the others are compared with (measured in the same run)")
+    tflite.add_argument(
+        "--size", nargs="+", type=parse_size, default=[(128, 128)], help="LR sizes: N or WxH (default 128)"
+    )
+    tflite.add_argument(
+        "--tile", type=int, help="upscale in tiles of N×N (default: whole image; fixed-tile models use their own)"
+    )
+    tflite.add_argument("--threads", type=int, default=2)
+    tflite.add_argument("--xnnpack", choices=("on", "off", "both"), default="on")
+    tflite.add_argument("--runs", type=int, default=10, help="timed rounds (default 10)")
+    tflite.add_argument("--warmup", type=int, default=2, help="untimed rounds first (default 2)")
+    tflite.add_argument("--scale", type=int, help="the scale, for .tflite files without their metadata file")
+    tflite.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
+    from edge_sr.training import ABLATIONS
+
+    qat = commands.add_parser("qat", help="ODM vs min/max QAT and the paper's ablations, same data and steps")
+    qat.add_argument("--model", default="zoo:isr-rdn-psnr-small-x2", help="FP model (default: the zoo RDN x2)")
+    qat.add_argument("--scale", type=int, default=2)
+    qat.add_argument("--train", nargs="+", required=True, metavar="FOLDER", help="HR training folders")
+    qat.add_argument("--val", required=True, help="validation folder (picks each run's best weights)")
+    qat.add_argument("--eval", nargs="+", required=True, metavar="FOLDER", help="benchmark folders to score")
+    qat.add_argument("--bits", nargs="+", type=int, default=[4, 2])
+    qat.add_argument("--variants", nargs="+", default=list(ABLATIONS), help=f"of: {', '.join(ABLATIONS)}")
+    qat.add_argument("--steps", type=int, default=100)
+    qat.add_argument("--batch-size", type=int, default=4)
+    qat.add_argument("--patch", type=int, default=64, help="HR patch (default 64)")
+    qat.add_argument("--lr", type=float, default=1e-4)
+    qat.add_argument("--out", required=True, help="folder for the run directories")
+    qat.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    results = benchmark_keras(args)
+    results = {"keras": benchmark_keras, "qat": benchmark_qat, "tflite": benchmark_tflite}[args.command](args)
     if args.json:
         write_json(args.json, {"machine": machine_description(), "results": results})
 

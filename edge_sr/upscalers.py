@@ -1,8 +1,9 @@
 """What `--model` names: anything that turns an LR uint8 image into an SR uint8 image at a given scale.
 
-bicubic              MATLAB-exact bicubic upsampling (the baseline every SR table starts from)
-zoo:NAME             a pretrained model from `python -m edge_sr.zoo list` (pulled on first use)
-path/to/model.keras  a model saved by edge_sr (models_tf.save_model)
+bicubic               MATLAB-exact bicubic upsampling (the baseline every SR table starts from)
+zoo:NAME              a pretrained model from `python -m edge_sr.zoo list` (pulled on first use)
+path/to/model.tflite  a model exported by `python -m edge_sr.convert`, run in LiteRT
+anything else         an FP Keras model, as edge_sr.sources.load_source_model reads it (.keras, .pt, .h5, preset)
 """
 
 from pathlib import Path
@@ -40,18 +41,27 @@ class KerasUpscaler:
         return to_uint8(sr)
 
 
+class TFLiteUpscaler:
+    """An exported .tflite model run in LiteRT (XNNPACK); fixed-tile models (SwinIR) run tile by tile."""
+
+    def __init__(self, path, scale):
+        from edge_sr.runtime import TFLiteModel
+
+        self.model, self.name, self.scale = TFLiteModel(path, scale=scale), Path(path).name, scale
+
+    def __call__(self, lr):
+        from edge_sr.runtime import upscale
+
+        return upscale(self.model, lr)
+
+
 def load_upscaler(spec, scale):
     """Resolve a `--model` value into an upscaler for `scale`."""
     if spec == "bicubic":
         return BicubicUpscaler(scale)
-    if spec.startswith("zoo:"):
-        from edge_sr.zoo import load_zoo_model
+    if spec.endswith(".tflite"):
+        return TFLiteUpscaler(spec, scale)
+    from edge_sr.sources import load_source_model
 
-        return KerasUpscaler(load_zoo_model(spec[4:]), spec, scale)
-    if spec.endswith(".keras"):
-        from models_tf import load_model
-
-        if not Path(spec).is_file():
-            raise EdgeSRError(f"model file not found: {spec}")
-        return KerasUpscaler(load_model(spec), Path(spec).name, scale)
-    raise EdgeSRError(f"unknown model {spec!r}; use bicubic, zoo:NAME or a .keras file")
+    name = spec if spec.startswith("zoo:") else Path(spec).name
+    return KerasUpscaler(load_source_model(spec, scale), name, scale)

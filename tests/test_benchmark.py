@@ -19,3 +19,24 @@ def test_keras_benchmark_reports_measured_figures(tmp_path):
 def test_unknown_preset_is_a_clear_error():
     result = run_module("edge_sr.benchmark", "keras", "--presets", "nope", "--runs", "1")
     assert_clean_error(result, "unknown model preset")
+
+
+def test_qat_benchmark_trains_each_variant_for_the_same_steps(tmp_path, photo):
+    from edge_sr.data import write_image
+    from models_tf import build_preset, save_model
+
+    save_model(build_preset("edsr-baseline", scale=2, num_blocks=1, num_features=8), tmp_path / "tiny.keras")
+    write_image(tmp_path / "train" / "a.png", photo[:200, :200])
+    write_image(tmp_path / "val" / "b.png", photo[300:364, 300:364])
+    result = run_module(
+        "edge_sr.benchmark", "qat", "--model", tmp_path / "tiny.keras", "--train", tmp_path / "train",
+        "--val", tmp_path / "val", "--eval", tmp_path / "val", "--bits", 4, "--variants", "minmax", "odm",
+        "--steps", 3, "--batch-size", 2, "--patch", 24, "--out", tmp_path / "runs", "--json", tmp_path / "q.json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "q.json").read_text())["results"]
+    assert [(r["bits"], r["variant"]) for r in report["runs"]] == [(4, "minmax"), (4, "odm")]
+    for run in report["runs"]:
+        assert run["step_s"] > 0 and "val" in run["psnr"]
+        assert len((tmp_path / "runs" / f"w4a4-{run['variant']}" / "history.jsonl").read_text().splitlines()) == 3
+    assert "vs minmax" in result.stdout and "FP32" in result.stdout

@@ -1,0 +1,260 @@
+"""Exported SR models in LiteRT: any input size, float/uint8/int8 I/O, XNNPACK on or off, and tiled inference
+that blends overlapping tiles without seams, for images of any size in bounded memory.
+
+Only numpy and ai_edge_litert are needed here (no TensorFlow), so upscaling starts fast.
+"""
+
+from pathlib import Path
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+from edge_sr.errors import EdgeSRError
+from edge_sr.export import read_metadata, sidecar_path
+from edge_sr.upscalers import to_uint8
+
+DEFAULT_OVERLAP = 32  # LR pixels shared by neighbouring tiles (at most a quarter of the tile)
+
+
+class TFLiteModel:
+    """One exported SR model: `model(lr)` maps an H×W×3 LR image (uint8 or float, [0, 255]) to its float32 SR.
+
+    The scale comes from the metadata sidecar; `scale` checks it, or stands in for a missing sidecar.
+    `input_size` is the fixed (H, W) of a fixed-tile model (SwinIR), None when any size is accepted.
+    XNNPACK is LiteRT's default CPU delegate; `xnnpack=False` runs the builtin kernels only (the A/B baseline).
+    """
+
+    def __init__(self, path, threads=2, xnnpack=True, scale=None):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise EdgeSRError(f"model file not found: {self.path}")
+        if threads < 1:
+            raise EdgeSRError(f"LiteRT needs at least 1 thread, not {threads}")
+        self.name = self.path.name
+        self.metadata, self.scale = _metadata_and_scale(self.path, scale)
+        resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        try:
+            self._interpreter = Interpreter(
+                model_path=str(self.path), num_threads=threads, experimental_op_resolver_type=resolver
+            )
+        except ValueError as error:
+            raise EdgeSRError(f"{self.path} is not a valid TFLite model ({error}); re-export it") from None
+        self._input, self._output = self._check_signature()
+        fixed = min(self._input["shape_signature"][1:3]) > 0
+        self.input_size = tuple(int(n) for n in self._input["shape"][1:3]) if fixed else None
+        self._shape = tuple(self._input["shape"])
+        self._prepare()
+
+    def _check_signature(self):
+        inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise EdgeSRError(
+                f"{self.name} has {len(inputs)} inputs and {len(outputs)} outputs; an SR model has one image in and "
+                "one out"
+            )
+        (model_input,), (model_output,) = inputs, outputs
+        shape_in, shape_out = ([int(n) for n in tensor["shape_signature"]] for tensor in (model_input, model_output))
+        if len(shape_in) != 4 or shape_in[0] not in (1, -1) or shape_in[3] != 3:
+            raise EdgeSRError(f"{self.name} takes a {shape_in} tensor, not an RGB image [1, H, W, 3]: not an SR model")
+        if len(shape_out) != 4 or shape_out[3] != 3:
+            raise EdgeSRError(
+                f"{self.name} returns a {shape_out} tensor, not an RGB image [1, H, W, 3]: not an SR model"
+            )
+        for tensor in (model_input, model_output):
+            if tensor["dtype"] not in (np.float32, np.uint8, np.int8):
+                raise EdgeSRError(
+                    f"{self.name} has {np.dtype(tensor['dtype']).name} I/O; expected float32, uint8 or int8"
+                )
+        if min(shape_in[1:3]) > 0 and min(shape_out[1:3]) > 0:
+            self._check_scale(shape_in[1:3], shape_out[1:3])
+        return model_input, model_output
+
+    def _check_scale(self, size_in, size_out):
+        if list(size_out) != [self.scale * n for n in size_in]:
+            raise EdgeSRError(
+                f"{self.name} turns a {size_in[1]}×{size_in[0]} image into {size_out[1]}×{size_out[0]}, which is not "
+                f"the ×{self.scale} its metadata (or --scale) says"
+            )
+
+    def _prepare(self):
+        try:
+            self._interpreter.allocate_tensors()
+        except RuntimeError as error:
+            reason = str(error).strip().splitlines()[0]
+            if "custom op" in reason:
+                raise EdgeSRError(
+                    f"{self.name} uses an op LiteRT has no kernel for ({reason}); export it with TFLite builtin ops"
+                ) from None
+            raise EdgeSRError(f"LiteRT cannot run {self.name}: {reason}") from None
+
+    def __call__(self, lr):
+        lr = np.asarray(lr)
+        if lr.ndim != 3 or lr.shape[2] != 3:
+            raise EdgeSRError(f"{self.name} upscales H×W×3 RGB images, not an array of shape {lr.shape}")
+        height, width = lr.shape[:2]
+        if self.input_size is not None and (height, width) != self.input_size:
+            raise EdgeSRError(
+                f"{self.name} takes {self.input_size[1]}×{self.input_size[0]} tiles only, not {width}×{height}; "
+                "run it through edge_sr.runtime.upscale, which tiles"
+            )
+        shape = (1, height, width, 3)
+        if shape != self._shape:  # re-planning the memory is costly: only when the size changes
+            self._interpreter.resize_tensor_input(self._input["index"], shape, strict=True)
+            self._prepare()
+            self._shape = shape
+        self._interpreter.set_tensor(self._input["index"], _quantize(lr, self._input)[None])
+        self._interpreter.invoke()
+        sr = self._interpreter.get_tensor(self._output["index"])[0]
+        self._check_scale([height, width], sr.shape[:2])
+        return _dequantize(sr, self._output)
+
+
+def _metadata_and_scale(path, scale):
+    sidecar = sidecar_path(path)
+    if not sidecar.is_file():
+        if scale is None:
+            raise EdgeSRError(
+                f"{path} has no metadata file {sidecar.name} beside it, so its scale is unknown: export it with "
+                "python -m edge_sr.convert (which writes both), or give the scale with --scale"
+            )
+        return None, scale
+    metadata = read_metadata(path)
+    if scale is not None and scale != metadata["scale"]:
+        raise EdgeSRError(f"{path.name} is a ×{metadata['scale']} model; run it with --scale {metadata['scale']}")
+    return metadata, metadata["scale"]
+
+
+def _quantize(image, tensor):
+    if tensor["dtype"] == np.float32:
+        return image.astype(np.float32)
+    scale, zero_point = tensor["quantization"]
+    values = image.astype(np.float32)
+    if scale:
+        values = np.round(values / scale + zero_point)
+    limits = np.iinfo(tensor["dtype"])
+    return np.clip(values, limits.min, limits.max).astype(tensor["dtype"])
+
+
+def _dequantize(values, tensor):
+    if tensor["dtype"] == np.float32:
+        return values
+    scale, zero_point = tensor["quantization"]
+    values = values.astype(np.float32)
+    return (values - zero_point) * scale if scale else values
+
+
+def tiling(model, tile=None, overlap=None):
+    """The (tile as (h, w) or None, overlap) that `upscale` uses: a fixed-tile model's own tile, else `tile` if
+    given; `overlap` defaults to DEFAULT_OVERLAP, at most a quarter of the tile."""
+    tile = None if tile is None else _tile_shape(tile)
+    if model.input_size is not None:
+        if tile is not None and tile != model.input_size:
+            raise EdgeSRError(
+                f"{model.name} was exported for {model.input_size[1]}×{model.input_size[0]} tiles; leave out --tile "
+                f"or pass {model.input_size[0]}"
+            )
+        tile = model.input_size
+    if tile is None:
+        return None, 0
+    if overlap is None:
+        overlap = min(DEFAULT_OVERLAP, min(tile) // 4)
+    _check_overlap(tile, overlap)
+    return tile, overlap
+
+
+def upscale(model, image, tile=None, overlap=None):
+    """uint8 SR of an H×W×3 image with a TFLiteModel, whole or tile by tile (see `tiling`)."""
+    tile, overlap = tiling(model, tile, overlap)
+    if tile is None:
+        return to_uint8(model(image))
+    fixed = model.input_size is not None
+    return upscale_tiled(model, image, model.scale, tile, overlap, fixed=fixed, uint8=True)
+
+
+def upscale_tiled(model_fn, image, scale, tile, overlap, fixed=False, uint8=False):
+    """SR of `image` (H×W×3) made from overlapping tiles: float32 in [0, 255], or rounded to uint8 (`uint8`).
+
+    `model_fn` maps an LR tile to its SR (×`scale`). Tiles are `tile` (int or (h, w)) LR pixels, spread evenly so
+    that neighbours share at least `overlap` pixels. Across each shared band a tile's weight is 0 on the outer
+    quarter (where the network sees the tile's edge rather than the image), a linear cross-fade on the middle
+    half and 1 on the inner quarter: a network that looks less than overlap/4 pixels around each pixel gives the
+    whole-image result, and a wider one blends without seams. The weights are separable and the tiles form a
+    grid, so the normaliser is an outer product of two 1-D sums, and rows are finished one row of tiles at a
+    time: besides the result, memory holds one tile and one row of tiles.
+
+    `fixed`: the model takes exactly tile-sized input, so a tile cut from a smaller image is reflect-padded and
+    its SR cropped; otherwise such a tile is just the whole (smaller) extent.
+    """
+    image = np.asarray(image)
+    tile = _tile_shape(tile)
+    _check_overlap(tile, overlap)
+    height, width = image.shape[:2]
+    out = np.empty((scale * height, scale * width, 3), np.uint8 if uint8 else np.float32)
+    for first_row, strip in _blended_strips(model_fn, image, scale, tile, overlap, fixed):
+        out[first_row : first_row + len(strip)] = to_uint8(strip) if uint8 else strip
+    return out
+
+
+def _blended_strips(model_fn, image, scale, tile, overlap, fixed):
+    """(first SR row, finished rows) from top to bottom: a row is finished once no later tile covers it."""
+    (height, width), (tile_h, tile_w) = image.shape[:2], tile
+    rows, row_norm = _axis_plan(height, tile_h, overlap, scale)
+    cols, col_norm = _axis_plan(width, tile_w, overlap, scale)
+    done = 0  # SR rows above this one have been yielded
+    pending = np.zeros((0, scale * width, 3), np.float32)  # weighted sums of the rows from `done` down
+    for top, tile_rows, row_weight in rows:
+        start, stop = scale * top, scale * (top + tile_rows)
+        if start > done:
+            finished = pending[: start - done] / row_norm[done:start, None, None] / col_norm[None, :, None]
+            yield done, finished
+            pending, done = pending[start - done :], start
+        pending = np.concatenate([pending, np.zeros((stop - done - len(pending), scale * width, 3), np.float32)])
+        for left, tile_cols, col_weight in cols:
+            piece = image[top : top + tile_rows, left : left + tile_cols]
+            if fixed and piece.shape[:2] != tile:
+                piece = np.pad(piece, ((0, tile_h - tile_rows), (0, tile_w - tile_cols), (0, 0)), mode="reflect")
+            sr = model_fn(piece)[: scale * tile_rows, : scale * tile_cols]
+            window = row_weight[:, None, None] * col_weight[None, :, None]
+            pending[:, scale * left : scale * (left + tile_cols)] += sr * window
+    yield done, pending / row_norm[done:, None, None] / col_norm[None, :, None]
+
+
+def _tile_shape(tile):
+    tile = (tile, tile) if np.isscalar(tile) else tuple(tile)
+    if min(tile) < 1:
+        raise EdgeSRError(f"tiles must be at least 1 pixel, not {tile[1]}×{tile[0]}")
+    return tuple(int(n) for n in tile)
+
+
+def _check_overlap(tile, overlap):
+    if not 0 <= overlap <= min(tile) // 2:
+        raise EdgeSRError(f"tiles of {tile[1]}×{tile[0]} need an overlap from 0 to half the tile, not {overlap}")
+
+
+def _axis_plan(length, tile, overlap, scale):
+    """Tiles along one axis as (start, size, SR weights), and the SR weights' sum over tiles."""
+    if length <= tile:
+        starts = [0]
+    else:
+        count = -(-(length - overlap) // (tile - overlap))
+        starts = [round(i * (length - tile) / (count - 1)) for i in range(count)]
+    size = min(tile, length)
+    plan, norm = [], np.zeros(scale * length, np.float32)
+    for i, start in enumerate(starts):
+        weight = np.ones(scale * size, np.float32)
+        if i > 0:  # the band shared with the previous tile
+            band = scale * (starts[i - 1] + size - start)
+            weight[:band] *= _fade_in(band)
+        if i + 1 < len(starts):  # the band shared with the next tile
+            band = scale * (start + size - starts[i + 1])
+            weight[scale * size - band :] *= _fade_in(band)[::-1]
+        plan.append((start, size, weight))
+        norm[scale * start : scale * (start + size)] += weight
+    return plan, norm
+
+
+def _fade_in(band):
+    """Weights across a shared band, from the tile's edge inwards: 0 for a quarter, a linear ramp, then 1."""
+    margin = band // 4
+    ramp = band - 2 * margin
+    return np.concatenate([np.zeros(margin), (np.arange(ramp) + 0.5) / ramp, np.ones(margin)]).astype(np.float32)

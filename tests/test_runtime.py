@@ -1,0 +1,156 @@
+"""LiteRT runtime: XNNPACK on/off, quantized I/O, seam-free tiling, the benchmark, and a clear error for each
+file that is not a usable SR model."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras as keras
+from conftest import assert_clean_error, run_module
+
+from edge_sr.data import write_image
+from edge_sr.errors import EdgeSRError
+from edge_sr.export import export_float, run_converter, sidecar_path, tflite_converter
+from edge_sr.runtime import TFLiteModel, tiling, upscale, upscale_tiled
+from edge_sr.upscalers import to_uint8
+from models_tf import build_preset
+
+
+@pytest.fixture(scope="module")
+def edsr():
+    return build_preset("edsr-baseline", scale=2, num_blocks=1, num_features=8)
+
+
+@pytest.fixture(scope="module")
+def edsr_tflite(edsr, tmp_path_factory):
+    path = tmp_path_factory.mktemp("runtime") / "edsr.tflite"
+    export_float(edsr, path)
+    return path
+
+
+def write_tflite_without_metadata(path, converter):
+    path.write_bytes(run_converter(converter))
+    return path
+
+
+def test_xnnpack_on_and_off_agree(edsr_tflite, photo):
+    image = photo[50:98, 60:130]
+    with_xnnpack = TFLiteModel(edsr_tflite, threads=2, xnnpack=True)(image)
+    builtin = TFLiteModel(edsr_tflite, threads=1, xnnpack=False)(image)
+    np.testing.assert_allclose(with_xnnpack, builtin, atol=1e-3)
+
+
+def test_uint8_io_is_quantized_and_dequantized(edsr, tmp_path, photo):
+    converter = tflite_converter(edsr)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: (
+        [photo[i : i + 24, i : i + 24][None].astype(np.float32)] for i in range(0, 400, 50)
+    )
+    converter.inference_input_type = converter.inference_output_type = tf.uint8
+    model = TFLiteModel(write_tflite_without_metadata(tmp_path / "u8.tflite", converter), scale=2)
+    image = photo[300:340, 200:248]
+    sr = model(image)
+    assert sr.dtype == np.float32 and sr.shape == (80, 96, 3)
+    expected = edsr(image[None].astype(np.float32)).numpy()[0]
+    assert np.mean(np.abs(sr - expected)) < 4  # int8 activations of a random-weight net: a few levels
+
+
+@pytest.mark.parametrize("height, width", [(1, 1), (7, 5), (30, 64), (65, 130), (97, 33)])
+@pytest.mark.parametrize("fixed", [False, True])
+def test_tiles_of_a_pointwise_model_add_up_exactly(height, width, fixed):
+    """Nearest-neighbour ×3 looks at one pixel: blended tiles must give exactly the whole image."""
+    image = np.random.default_rng(height * width).uniform(0, 255, (height, width, 3)).astype(np.float32)
+
+    def nearest(tile):
+        if fixed:
+            assert tile.shape[:2] == (16, 24)
+        return np.repeat(np.repeat(tile, 3, axis=0), 3, axis=1)
+
+    whole = np.repeat(np.repeat(image, 3, axis=0), 3, axis=1)
+    tiled = upscale_tiled(nearest, image, 3, (16, 24), 6, fixed=fixed)
+    assert tiled.shape == whole.shape
+    np.testing.assert_allclose(tiled, whole, rtol=1e-6)
+
+
+def test_tiled_equals_whole_within_one_level(edsr_tflite, photo):
+    """The CNN sees ~6 LR pixels around each pixel, under a quarter of the 24-pixel overlap."""
+    model = TFLiteModel(edsr_tflite)
+    image = photo[100:201, 150:303]
+    whole = to_uint8(model(image))
+    tiled = upscale(model, image, tile=64, overlap=24)
+    assert np.abs(tiled.astype(int) - whole).max() <= 1
+    assert tiling(model, 64) == ((64, 64), 16) and tiling(model) == (None, 0)
+    with pytest.raises(EdgeSRError, match="overlap from 0 to half the tile"):
+        upscale(model, image, tile=64, overlap=40)
+
+
+def test_broken_and_foreign_files_are_clear_errors(edsr_tflite, tmp_path):
+    with pytest.raises(EdgeSRError, match="model file not found"):
+        TFLiteModel(tmp_path / "none.tflite", scale=2)
+
+    (tmp_path / "junk.tflite").write_bytes(b"\x00not a flatbuffer" * 10)
+    (tmp_path / "cut.tflite").write_bytes(edsr_tflite.read_bytes()[:3000])
+    for name in ("junk.tflite", "cut.tflite"):
+        with pytest.raises(EdgeSRError, match="is not a valid TFLite model"):
+            TFLiteModel(tmp_path / name, scale=2)
+
+    classifier = keras.Sequential(
+        [
+            keras.Input((None, None, 3)),
+            keras.layers.Conv2D(4, 3),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(10),
+        ]
+    )
+    path = write_tflite_without_metadata(tmp_path / "classifier.tflite", tflite_converter(classifier))
+    with pytest.raises(EdgeSRError, match=r"returns a \[1, 10\] tensor.*not an SR model"):
+        TFLiteModel(path, scale=2)
+
+    function = tf.function(tf.math.special.bessel_i0e).get_concrete_function(tf.TensorSpec([1, 8, 8, 3]))
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function])
+    converter.allow_custom_ops = True
+    path = write_tflite_without_metadata(tmp_path / "custom.tflite", converter)
+    with pytest.raises(EdgeSRError, match="uses an op LiteRT has no kernel for.*BesselI0e"):
+        TFLiteModel(path, scale=1)
+
+
+def test_scale_comes_from_metadata_and_is_checked(edsr_tflite, tmp_path, photo):
+    with pytest.raises(EdgeSRError, match=r"is a ×2 model; run it with --scale 2"):
+        TFLiteModel(edsr_tflite, scale=3)
+    bare = tmp_path / "bare.tflite"
+    bare.write_bytes(edsr_tflite.read_bytes())
+    assert not sidecar_path(bare).exists()
+    with pytest.raises(EdgeSRError, match="no metadata file bare.tflite.json.*--scale"):
+        TFLiteModel(bare)
+    assert TFLiteModel(bare, scale=2)(photo[:8, :8]).shape == (16, 16, 3)
+    with pytest.raises(EdgeSRError, match=r"turns a 8×8 image into 16×16, which is not the ×3"):
+        TFLiteModel(bare, scale=3)(photo[:8, :8])
+
+
+def test_evaluate_and_benchmark_take_tflite_files(edsr_tflite, tmp_path, photo):
+    write_image(tmp_path / "Mini" / "HR" / "a.png", photo[:48, :64])
+    result = run_module("edge_sr.evaluate", "--model", edsr_tflite, "--dataset", tmp_path / "Mini", "--scale", 2)
+    assert result.returncode == 0, result.stderr
+    assert "edsr.tflite" in result.stdout and "Mini" in result.stdout
+    mismatch = run_module("edge_sr.evaluate", "--model", edsr_tflite, "--dataset", tmp_path / "Mini", "--scale", 4)
+    assert_clean_error(mismatch, "is a ×2 model")
+
+    copy = tmp_path / "copy.tflite"
+    copy.write_bytes(edsr_tflite.read_bytes())
+    sidecar_path(copy).write_bytes(sidecar_path(edsr_tflite).read_bytes())
+    result = run_module(
+        "edge_sr.benchmark", "tflite", copy, "--baseline", edsr_tflite, "--size", "24", "40x16",
+        "--xnnpack", "both", "--runs", 3, "--warmup", 1, "--json", tmp_path / "b.json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    results = json.loads((tmp_path / "b.json").read_text())["results"]
+    assert len(results) == 2 * 2 * 2  # models × sizes × XNNPACK settings
+    assert {tuple(r["size"]) for r in results} == {(24, 24), (16, 40)}
+    for entry in results:
+        assert entry["runs"] == 3 and 0 < entry["median_s"] <= entry["p90_s"]
+        assert entry["peak_rss_mib"] > entry["model_rss_mib"] > 0
+        if entry["model"] == str(edsr_tflite):
+            assert entry["ratio_to_baseline"] == 1.0
+    assert "× baseline" in result.stdout
+    assert_clean_error(run_module("edge_sr.benchmark", "tflite", tmp_path / "none.tflite"), "model file not found")

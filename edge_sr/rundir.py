@@ -38,6 +38,12 @@ def save_best(run_dir, model, step, psnr):
     write_json(Path(run_dir) / "best" / "best.json", {"step": step, "psnr": psnr})
 
 
+def best_psnr(run_dir):
+    """The best validation PSNR recorded so far (-inf before the first validation)."""
+    path = Path(run_dir) / "best" / "best.json"
+    return json.loads(path.read_text())["psnr"] if path.is_file() else -float("inf")
+
+
 def restore_best(run_dir, model):
     prefix = Path(run_dir) / "best" / "weights"
     if not Path(f"{prefix}.index").is_file():

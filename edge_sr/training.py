@@ -12,7 +12,6 @@ The cosine is taken over the whole flattened gradient (default) or per tensor. Q
 gamma) follow L_R only, with their own Adam at `range_lr_factor` × the learning rate.
 """
 
-import json
 import math
 import signal
 import time
@@ -28,7 +27,7 @@ from edge_sr.progress import progress
 from edge_sr.quant.placement import quantize_model, quantizer_sites
 from edge_sr.quant.quantizer import check_bits, fake_quant, observe_quantizers
 from edge_sr.quant.ranges import initialize_ranges
-from edge_sr.rundir import append_history, read_history, save_best, write_history, write_run
+from edge_sr.rundir import append_history, best_psnr, read_history, save_best, write_history, write_run
 
 # What each method sets; `mismatch` and `clip_correction` can be overridden for the paper's ablations.
 METHODS = {
@@ -228,18 +227,14 @@ class Trainer:
         return {k: float(v) for k, v in self._step_fn(lr, hr).items()}
 
 
-def _collapsed_ranges(model, sample):
-    """Names of quantizer sites whose range is no longer a finite, non-empty interval."""
+def collapsed_ranges(model):
+    """The quantizer sites (`layer/site`) whose range is no longer a finite, non-empty interval."""
     bad = []
-
-    def check(quantizer, inputs, weights):
-        lower, upper = quantizer.range(inputs, weights)
-        ok = tf.reduce_all(tf.math.is_finite(lower)) and tf.reduce_all(tf.math.is_finite(upper))
-        if not ok or bool(tf.reduce_any(upper <= lower)):
-            bad.append(next(iter(weights.values())).name.rsplit("_", 1)[0])
-
-    with observe_quantizers(check):
-        model(sample, training=False)
+    for site in quantizer_sites(model):
+        lower, upper = site.quantizer.range(site.weight, site.variables)
+        finite = bool(tf.reduce_all(tf.math.is_finite(lower)) and tf.reduce_all(tf.math.is_finite(upper)))
+        if not finite or bool(tf.reduce_any(upper <= lower)):
+            bad.append(f"{site.layer}/{site.site}")
     return bad
 
 
@@ -288,11 +283,7 @@ def fit(
     elif manager.latest_checkpoint is not None:
         raise EdgeSRError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir")
     start = trainer.current_step
-    best = (
-        json.loads((run_dir / "best" / "best.json").read_text())["psnr"]
-        if resume and (run_dir / "best" / "best.json").is_file()
-        else -float("inf")
-    )
+    best = best_psnr(run_dir) if resume else -float("inf")
     writer = tf.summary.create_file_writer(str(run_dir / "logs"))
     dataset = trainer.strategy.experimental_distribute_dataset(
         sampler.dataset(start_step=start, steps=max(config.iterations - start, 0))
@@ -308,8 +299,7 @@ def fit(
             metrics = trainer.train_step(lr, hr)
             metrics["seconds"] = time.perf_counter() - started
             if not math.isfinite(metrics["loss"]):
-                sample = sampler.batch(0, stream=1)[0]
-                collapsed = _collapsed_ranges(trainer.model, sample)
+                collapsed = collapsed_ranges(trainer.model)
                 where = f"collapsed quantizer range(s): {', '.join(collapsed)}" if collapsed else "no range collapsed"
                 raise EdgeSRError(
                     f"the loss became {metrics['loss']} at step {step} ({where}); the last good checkpoint in "

@@ -2,6 +2,8 @@
 
 keras   parameters and FP Keras throughput (LR pixels per second) of model presets
 tflite  latency and peak memory of exported .tflite files in LiteRT, compared in one run
+qat     ODM vs min/max quantization-aware training and the ODM paper's ablations (PSNR, step time)
+ptq     2DQuant vs the PTQ baselines and TFLite's own int8 PTQ (PSNR, calibration time)
 
     python -m edge_sr.benchmark tflite rdn_fp32.tflite rdn_int8.tflite --baseline rdn_fp32.tflite --size 128
 
@@ -219,6 +221,73 @@ def benchmark_qat(args):
     return {"fp": fp_scores, "runs": rows}
 
 
+def benchmark_ptq(args):
+    from dataclasses import asdict
+
+    from edge_sr.calibration import CalibrationConfig, run_calibration
+    from edge_sr.data import PatchSampler
+    from edge_sr.evaluation import evaluate_dataset
+    from edge_sr.export import FIXED_TILE_ARCHS, build_metadata, default_ptq_tflite, write_tflite
+    from edge_sr.sources import load_source_model
+    from edge_sr.upscalers import KerasUpscaler, TFLiteUpscaler
+    from models_tf import model_config
+
+    def scores(upscaler):
+        return {Path(s).name: evaluate_dataset(upscaler, s, args.scale, show_progress=False)["psnr"] for s in args.eval}
+
+    fp_model = load_source_model(args.model, args.scale)
+    rows = [{"bits": 32, "method": "FP32", "weights": "-", "psnr": scores(KerasUpscaler(fp_model, "fp", args.scale))}]
+    # TFLite's own int8 PTQ, its representative dataset the LR patches the calibrations start from.
+    sampler = PatchSampler(args.calibration, args.scale, args.patch * args.scale, 32, progress=False)
+    started = time.perf_counter()
+    config = model_config(fp_model)
+    tile = args.patch if config["arch"] in FIXED_TILE_ARCHS else None
+    content = default_ptq_tflite(fp_model, sampler.batch(0, stream=1)[0], tile=tile)
+    path = Path(args.out) / "tflite-default-ptq.tflite"
+    metadata = build_metadata(config, "int8", {"weights": 8, "activations": 8}, "uint8", tile=tile,
+                              method="tflite-default-ptq", source=args.model)  # fmt: skip
+    write_tflite(path, content, metadata)
+    seconds = time.perf_counter() - started
+    tflite_scores = scores(TFLiteUpscaler(path, args.scale))
+    rows.append({"bits": 8, "method": "TFLite PTQ", "weights": "per-channel", "psnr": tflite_scores, "s": seconds})
+    configs = [
+        (bits, method, per_channel)
+        for bits in args.bits
+        for per_channel, methods in ((False, args.methods), (True, args.per_channel_methods))
+        for method in methods
+    ]
+    for bits, method, per_channel in progress(configs, desc="calibrations"):
+        config = CalibrationConfig(method=method, bits=bits, per_channel=per_channel, iterations=args.iterations,
+                                   batch_size=args.batch_size, lr_patch=args.patch)  # fmt: skip
+        run = {
+            "kind": "calibrate",
+            "model": args.model,
+            "scale": args.scale,
+            "calibrate": asdict(config),
+            "data": {"calibration": args.calibration, "val": args.val, "calibration_batches": 1},
+        }
+        run_dir = Path(args.out) / f"w{bits}a{bits}-{method}{'-pc' if per_channel else ''}"
+        started = time.perf_counter()
+        result = run_calibration(run, run_dir, validate_every=args.iterations, checkpoint_every=args.iterations)
+        seconds = time.perf_counter() - started
+        weights = "per-channel" if per_channel else "per-tensor"
+        upscaler = KerasUpscaler(result["model"], method, args.scale)
+        rows.append({"bits": bits, "method": method, "weights": weights, "psnr": scores(upscaler), "s": seconds})
+    sets = list(rows[0]["psnr"])
+    table = [
+        (f"W{r['bits']}A{r['bits']}" if r["bits"] < 32 else "FP32", r["method"], r["weights"],
+         *(f"{r['psnr'][n]:.2f}" for n in sets), f"{r['s']:.0f}" if "s" in r else "-")
+        for r in rows
+    ]  # fmt: skip
+    print(
+        f"{args.model} ×{args.scale}, calibrated on {', '.join(args.calibration)}, LR patches {args.patch}×"
+        f"{args.patch}: stage 1 on one batch of 32, DQC {args.iterations} steps of batch {args.batch_size}; "
+        f"{machine_description()}"
+    )
+    print(format_table(["bits", "method", "weights", *(f"{n} PSNR" for n in sets), "calibration s"], table))
+    return rows
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m edge_sr.benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -262,12 +331,30 @@ def parse_args(argv):
     qat.add_argument("--lr", type=float, default=1e-4)
     qat.add_argument("--out", required=True, help="folder for the run directories")
     qat.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
+    from edge_sr.calibration import METHODS as PTQ_METHODS
+
+    ptq = commands.add_parser("ptq", help="2DQuant vs PTQ baselines and TFLite's own int8 PTQ, same calibration data")
+    ptq.add_argument("--model", default="zoo:isr-rdn-psnr-small-x2", help="FP model (default: the zoo RDN x2)")
+    ptq.add_argument("--scale", type=int, default=2)
+    ptq.add_argument("--calibration", nargs="+", required=True, metavar="FOLDER", help="calibration image folders")
+    ptq.add_argument("--val", required=True, help="validation folder (picks each DQC run's best bounds)")
+    ptq.add_argument("--eval", nargs="+", required=True, metavar="FOLDER", help="benchmark folders to score")
+    ptq.add_argument("--bits", nargs="+", type=int, default=[8, 4, 3, 2])
+    ptq.add_argument("--methods", nargs="+", default=list(PTQ_METHODS), help=f"of: {', '.join(PTQ_METHODS)}")
+    ptq.add_argument("--per-channel-methods", nargs="*", default=["dobi", "2dquant"], help="also run per-channel")
+    ptq.add_argument("--iterations", type=int, default=3000, help="DQC steps (default: the paper's 3000)")
+    ptq.add_argument("--batch-size", type=int, default=32, help="DQC batch (default: the paper's 32)")
+    ptq.add_argument("--patch", type=int, default=64, help="DQC LR patch (default 64)")
+    ptq.add_argument("--out", required=True, help="folder for the run directories and the TFLite file")
+    ptq.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    results = {"keras": benchmark_keras, "qat": benchmark_qat, "tflite": benchmark_tflite}[args.command](args)
+    results = {"keras": benchmark_keras, "qat": benchmark_qat, "ptq": benchmark_ptq, "tflite": benchmark_tflite}[
+        args.command
+    ](args)
     if args.json:
         write_json(args.json, {"machine": machine_description(), "results": results})
 

@@ -39,3 +39,13 @@ def evaluate_dataset(upscaler, folder, scale, y_channel=True, save_dir=None, sho
         "n_images": len(per_image),
         "per_image": per_image,
     }
+
+
+def validation_psnr(folder, scale):
+    """`validate(model) -> mean PSNR on folder`: how train and calibrate pick their best weights."""
+    from edge_sr.upscalers import KerasUpscaler
+
+    def validate(model):
+        return evaluate_dataset(KerasUpscaler(model, "validation", scale), folder, scale, show_progress=False)["psnr"]
+
+    return validate

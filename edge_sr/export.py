@@ -187,3 +187,25 @@ def export_float(model, path, precision="fp32", tile=None, source=None):
     metadata = build_metadata(config, precision, FLOAT_PRECISIONS[precision], "float32", tile=tile, source=source)
     write_tflite(path, content, metadata)
     return metadata
+
+
+def default_ptq_tflite(model, images, io="uint8", tile=None):
+    """TFLite bytes of TFLite's own full-integer post-training quantization of FP `model`: what users do today.
+
+    The converter picks every int8 range from `images` (LR images or patches, [0, 255], each (H, W, 3)) run
+    through the float model as its representative dataset.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    if io not in IO_TYPES:
+        raise EdgeSRError(f"unknown I/O type {io!r}; choose one of {', '.join(IO_TYPES)}")
+    images = [np.asarray(image, np.float32) for image in images]
+    if not images:
+        raise EdgeSRError("TFLite's post-training quantization needs at least one representative image")
+    converter = tflite_converter(model, tile)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([image[None]] for image in images)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = getattr(tf, io)
+    return run_converter(converter)

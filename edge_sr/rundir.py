@@ -66,3 +66,19 @@ def write_history(run_dir, entries):
 def append_history(run_dir, entry):
     with open(Path(run_dir) / "history.jsonl", "a") as history:
         history.write(json.dumps(entry) + "\n")
+
+
+def load_run_model(run_dir):
+    """The model a `train` or `calibrate` run produced: its source rebuilt, quantized as the run was, best weights
+    and ranges restored."""
+    from edge_sr.quant.placement import quantize_model
+    from edge_sr.sources import load_source_model
+
+    run = read_run(run_dir)
+    if "quantization" not in run or "model" not in run:
+        raise EdgeSRError(f"{run_dir}/{RUN_FILE} does not say which model it trained; was it written by edge_sr?")
+    model = load_source_model(run["model"], run.get("scale"))
+    if run["quantization"]:
+        model = quantize_model(model, **run["quantization"])
+    restore_best(run_dir, model)
+    return model

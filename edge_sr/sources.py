@@ -4,6 +4,7 @@ zoo:NAME                 a pretrained zoo model (pulled and cached on first use)
 path/to/model.keras      a model saved by edge_sr
 path/to/weights.pt|.pth  an official PyTorch checkpoint (EDSR-PyTorch, BasicSR, SwinIR); needs torch
 path/to/weights.h5       idealo ISR / UpscalerJS weights (model.json beside it), or a TF.js model.json
+path/to/run_dir          a `train` or `calibrate` run: its best quantized (or FP) model
 PRESET                   a models_tf preset with random weights (edsr-baseline, rdn, swinir-light, ...)
 """
 
@@ -21,6 +22,10 @@ def load_source_model(spec, scale=None):
         from edge_sr.zoo import load_zoo_model
 
         model = load_zoo_model(spec[4:])
+    elif (path / "run.json").is_file():
+        from edge_sr.rundir import load_run_model
+
+        model = load_run_model(path)
     elif spec in preset_names():
         if scale is None:
             raise EdgeSRError(f"preset {spec} needs a --scale")
@@ -40,7 +45,7 @@ def load_source_model(spec, scale=None):
             model = load_idealo(path)
     else:
         raise EdgeSRError(
-            f"unknown model {spec!r}; use zoo:NAME, a .keras/.pt/.pth/.h5 file or a preset "
+            f"unknown model {spec!r}; use zoo:NAME, a .keras/.pt/.pth/.h5 file, a run directory or a preset "
             f"({', '.join(preset_names())})"
         )
     model_scale = getattr(model, "edge_sr_config", {}).get("scale")

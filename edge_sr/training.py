@@ -334,12 +334,9 @@ def run_training(
 
     Returns fit's result plus the trained `trainer`; writes run.json with everything resolved.
     """
-    import tf_keras as keras
-
     from edge_sr.data import PatchSampler
-    from edge_sr.evaluation import evaluate_dataset
+    from edge_sr.evaluation import validation_psnr
     from edge_sr.sources import load_source_model
-    from edge_sr.upscalers import KerasUpscaler
     from models_tf import model_config
 
     keras.utils.set_random_seed(run["train"]["seed"])
@@ -354,12 +351,20 @@ def run_training(
         )
         calibration = [sampler.batch(i, stream=1)[0] for i in range(run["data"]["calibration_batches"])]
         trainer = Trainer(prepare_model(fp_model, config, calibration), config, strategy)
-    write_run(run_dir, {**run, "scale": scale, "model_config": model_config(fp_model), "train": asdict(config)})
-
-    def validate(model):
-        upscaler = KerasUpscaler(model, "validation", scale)
-        return evaluate_dataset(upscaler, run["data"]["val"], scale, show_progress=False)["psnr"]
-
+    quantization = None
+    if METHODS[config.method]["quantize"]:
+        quantization = {"bits": config.bits, "placement": config.placement, "clip_correction": config.clip_correction}
+    write_run(
+        run_dir,
+        {
+            **run,
+            "scale": scale,
+            "model_config": model_config(fp_model),
+            "train": asdict(config),
+            "quantization": quantization,
+        },
+    )
+    validate = validation_psnr(run["data"]["val"], scale)
     result = fit(trainer, sampler, run_dir, validate, validate_every, checkpoint_every, resume, show_progress)
     return {**result, "trainer": trainer}
 

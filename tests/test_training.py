@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,9 +11,9 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import REPO, SHARED_DATA, assert_clean_error, run_module
+from conftest import REPO, TINY, assert_clean_error, run_module
 
-from edge_sr.data import PatchSampler, write_image
+from edge_sr.data import PatchSampler
 from edge_sr.errors import EdgeSRError
 from edge_sr.quant import UniformQuantizer
 from edge_sr.rundir import read_history
@@ -27,9 +26,7 @@ from edge_sr.training import (
     mismatch_terms,
     prepare_model,
 )
-from models_tf import build_preset, save_model
-
-TINY = {"num_blocks": 2, "num_features": 8}
+from models_tf import build_preset
 
 
 def test_mismatch_term_is_the_distance_to_the_quantized_tensor():
@@ -65,37 +62,6 @@ def test_gradient_statistics_count_sign_conflicts_among_shared_parameters():
     cosine, conflict = gradient_statistics(grad_r, grad_m)
     assert float(conflict) == pytest.approx(2 / 3)
     assert float(cosine) == pytest.approx((1 - 4 - 1) / (np.sqrt(22) * np.sqrt(6)))
-
-
-@pytest.fixture
-def train_folder(tmp_path, photo):
-    """A few real photos: BSD68 when ../shared is there, else scikit-image's bundled ones."""
-    folder = tmp_path / "train"
-    folder.mkdir()
-    bsd68 = sorted((SHARED_DATA / "BSD68" / "HR").glob("*.png"))[:4]
-    if bsd68:
-        for path in bsd68:
-            shutil.copy(path, folder)
-    else:
-        from skimage import data
-
-        for name in ("astronaut", "chelsea", "coffee"):
-            write_image(folder / f"{name}.png", getattr(data, name)())
-    return folder
-
-
-@pytest.fixture
-def val_folder(tmp_path, photo):
-    write_image(tmp_path / "val" / "crop.png", photo[100:164, 200:264])
-    return tmp_path / "val"
-
-
-@pytest.fixture
-def tiny_model(tmp_path):
-    tf.keras.utils.set_random_seed(0)
-    path = tmp_path / "tiny.keras"
-    save_model(build_preset("edsr-baseline", scale=2, **TINY), path)
-    return path
 
 
 def train_args(run_dir, model, train, val, *extra):

@@ -50,19 +50,20 @@ class PatchSampler:
         if too_small:
             listed = ", ".join(too_small[:5]) + (" ..." if len(too_small) > 5 else "")
             raise EdgeSRError(
-                f"{len(too_small)} training image(s) are smaller than the {hr_patch}×{hr_patch} HR patch: "
+                f"{len(too_small)} image(s) are smaller than the {hr_patch}×{hr_patch} HR patch: "
                 f"{listed}; use a smaller --patch or remove them"
             )
 
-    def batch(self, step, stream=0):
+    def batch(self, step, stream=0, size=None):
         """The (LR, HR) batch number `step`: shapes (B, p, p, 3) and (B, p·s, p·s, 3), float32.
 
         `stream` picks an independent sequence: training uses 0, calibration of quantizer ranges 1.
+        `size` overrides the batch size B.
         """
         rng = np.random.default_rng([self.seed, stream, int(step)])
         p, s = self.lr_patch, self.scale
         lrs, hrs = [], []
-        for _ in range(self.batch_size):
+        for _ in range(size or self.batch_size):
             lr, hr = self.pairs[rng.integers(len(self.pairs))]
             y, x = rng.integers(lr.shape[0] - p + 1), rng.integers(lr.shape[1] - p + 1)
             lr_patch, hr_patch = lr[y : y + p, x : x + p], hr[y * s : (y + p) * s, x * s : (x + p) * s]

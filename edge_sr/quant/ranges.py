@@ -1,45 +1,116 @@
-"""Initial quantizer ranges from calibration batches: what QAT starts from and what PTQ baselines use.
+"""Initial quantizer ranges from calibration batches: what QAT starts from and what the PTQ methods use.
 
-Activation sites: `minmax` takes the extremes seen, `percentile` (ODM's init) the 1st and 99th percentiles;
-both are averaged over the calibration batches. Weight sites start at max |W| (per channel where the quantizer
-is per channel); clip-corrected weights (WCC) need nothing: gamma starts at 1 on the current 99th percentile.
+Activation sites: `minmax` takes the extremes seen, `percentile` (ODM's init) the 1st and 99th percentiles, and
+`dobi` (2DQuant's distribution-oriented bound initialisation) the candidate range with the least ‖x − Q(x)‖₂;
+each is computed per calibration batch and averaged over the batches (2DQuant uses one batch). Weight sites
+start at max |W| (per channel where the quantizer is per channel), or at DOBI's best symmetric narrowing of it;
+clip-corrected weights (WCC) need nothing: gamma starts at 1 on the current 99th percentile.
+
+Every range holds 0, as the integer zero point demands; DOBI scores its candidates after that widening, so the
+range it picks is the one the model will use.
 """
 
 import numpy as np
 import tensorflow as tf
 
 from edge_sr.errors import EdgeSRError
-from edge_sr.quant.quantizer import bypass_quantizers, observe_quantizers, percentile
+from edge_sr.quant.placement import quantizer_sites
+from edge_sr.quant.quantizer import bypass_quantizers, fake_quant, observe_quantizers, percentile
 
-RANGE_INITS = ("minmax", "percentile")
+RANGE_INITS = ("minmax", "percentile", "dobi")
+DOBI_VARIANTS = ("paper", "released")
+DOBI_CANDIDATES = 100  # K
+DOBI_MAX_VALUES = 1 << 18  # larger tensors are scored on this many values drawn at random (min and max stay exact)
 
 
-def _batch_range(inputs, method):
+def dobi_candidates(low, high, one_sided, candidates=DOBI_CANDIDATES):
+    """2DQuant's K candidate ranges for a tensor spanning [low, high], Δ = (high − low) / 2K:
+    symmetric narrowing `[low + iΔ, high − iΔ]`, or one-direction `[low, high − iΔ]`; i = 0 … K−1."""
+    step = (high - low) / (2 * candidates) * np.arange(candidates)
+    lower = np.full(candidates, low) if one_sided else low + step
+    return np.minimum(lower, 0.0), np.maximum(high - step, 0.0)
+
+
+def quantization_errors(values, lower, upper, levels, chunk=16):
+    """‖values − Q(values)‖₂² for each candidate range (lower[i], upper[i]); one row per candidate, one column
+    per channel when `lower`/`upper` are (K, C) and `values` is (N, C), else one column."""
+    values = tf.reshape(tf.constant(values, tf.float32), [1, -1, np.shape(lower)[1] if np.ndim(lower) == 2 else 1])
+    lower = np.asarray(lower, np.float32).reshape(len(lower), 1, -1)
+    upper = np.asarray(upper, np.float32).reshape(len(upper), 1, -1)
+    errors = []
+    for start in range(0, len(lower), chunk):
+        part = slice(start, start + chunk)
+        quantized = fake_quant(values, lower[part], upper[part], levels)
+        errors.append(tf.reduce_sum(tf.square(values - quantized), axis=1).numpy())
+    return np.concatenate(errors)
+
+
+def _sample(values, limit=DOBI_MAX_VALUES):
+    flat = np.asarray(values, np.float32).reshape(-1)
+    if flat.size <= limit:
+        return flat
+    return flat[np.random.default_rng(0).integers(0, flat.size, limit)]
+
+
+def dobi_activation_range(values, levels, one_sided):
+    """The (lower, upper) among DOBI's candidates that quantizes `values` with the least squared error."""
+    sample = _sample(values)
+    values = np.asarray(values)
+    lower, upper = dobi_candidates(float(values.min()), float(values.max()), one_sided)
+    best = int(np.argmin(quantization_errors(sample, lower, upper, levels)[:, 0]))
+    return float(lower[best]), float(upper[best])
+
+
+def dobi_weight_upper(weights, levels, per_channel):
+    """Symmetric narrowing of [−max|W|, max|W|] (per output channel with `per_channel`): the best upper bound."""
+    weights = np.asarray(weights, np.float32)
+    columns = weights.reshape(-1, weights.shape[-1]) if per_channel else weights.reshape(-1, 1)
+    top = np.maximum(np.abs(columns).max(axis=0), 1e-8)
+    upper = top[None, :] * (1.0 - np.arange(DOBI_CANDIDATES)[:, None] / DOBI_CANDIDATES)
+    errors = quantization_errors(columns, -upper, upper, levels)
+    best = upper[np.argmin(errors, axis=0), np.arange(columns.shape[1])]
+    return best if per_channel else best[0]
+
+
+def _batch_range(inputs, method, levels, one_sided):
+    if method == "dobi":
+        return dobi_activation_range(inputs, levels, one_sided)
     if method == "minmax":
-        return float(tf.reduce_min(inputs)), float(tf.reduce_max(inputs))
-    return float(percentile(inputs, 1.0)), float(percentile(inputs, 99.0))
+        low, high = float(tf.reduce_min(inputs)), float(tf.reduce_max(inputs))
+    else:
+        low, high = float(percentile(inputs, 1.0)), float(percentile(inputs, 99.0))
+    return min(low, 0.0), max(high, 0.0)
 
 
-def _weight_upper(quantizer, weights):
+def _weight_upper(quantizer, weights, method):
+    if method == "dobi":
+        return dobi_weight_upper(weights, quantizer.levels, quantizer.per_channel)
     magnitude = np.abs(np.asarray(weights))
     if quantizer.per_channel:
         return magnitude.reshape(-1, magnitude.shape[-1]).max(axis=0)
     return magnitude.max()
 
 
-def initialize_ranges(model, batches, method="percentile"):
-    """Set every quantizer's range in `model` from FP statistics of `batches` (LR images, [0, 255])."""
+def initialize_ranges(model, batches, method="percentile", dobi_variant="paper"):
+    """Set every quantizer's range in `model` from FP statistics of `batches` (LR images, [0, 255]).
+
+    `dobi_variant`: "paper" searches post-softmax and post-GELU inputs in one direction (lower bound fixed at
+    the minimum), as the 2DQuant paper describes; "released" narrows every range symmetrically, as its code does.
+    """
     if method not in RANGE_INITS:
         raise EdgeSRError(f"unknown range initialisation {method!r}; choose one of: {', '.join(RANGE_INITS)}")
+    if dobi_variant not in DOBI_VARIANTS:
+        raise EdgeSRError(f"unknown DOBI variant {dobi_variant!r}; choose one of: {', '.join(DOBI_VARIANTS)}")
+    one_sided = {id(site.variables): site.one_sided and dobi_variant == "paper" for site in quantizer_sites(model)}
     seen = {}  # id(quantizer variables) -> (quantizer, variables, [(low, high) per batch]); one entry per site
 
     def record(quantizer, inputs, weights):
         entry = seen.setdefault(id(weights), (quantizer, weights, []))
         if quantizer.quantizes_weights:
             if not quantizer.clip_correction:
-                weights["upper"].assign(np.maximum(_weight_upper(quantizer, inputs), 1e-8))
+                weights["upper"].assign(np.maximum(_weight_upper(quantizer, inputs, method), 1e-8))
         else:
-            entry[2].append(_batch_range(inputs, method))
+            entry[2].append(_batch_range(inputs, method, quantizer.levels, one_sided.get(id(weights), False)))
 
     batches = list(batches)
     if not batches:
@@ -53,8 +124,6 @@ def initialize_ranges(model, batches, method="percentile"):
     for _, weights, ranges in seen.values():
         if ranges:
             low, high = np.mean(ranges, axis=0)
-            # The integer grid must hold 0, so the range does too.
-            low, high = min(low, 0.0), max(high, 0.0)
             weights["lower"].assign(low)
             weights["upper"].assign(high if high > low else low + 1.0)
     return len(seen)

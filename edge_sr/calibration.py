@@ -1,0 +1,204 @@
+"""Post-training quantization: 2DQuant (Liu et al., NeurIPS 2024) and the PTQ baselines, on the training harness.
+
+Stage 1 sets every quantizer's range from one FP forward over a calibration batch: `minmax`, `percentile` or
+DOBI (`edge_sr.quant.ranges`). Stage 2 (DQC, method `2dquant`) learns only the bounds, weights frozen, by
+distilling the FP model — the same quantized model with its quantizers bypassed — into the quantized one:
+
+    L = L1(O_q, O_fp) + λ · Σ_stages mean_b ‖F_b / ‖F_b‖ − F̂_b / ‖F̂_b‖‖₂
+
+O on the [0, 1] pixel scale (the paper's), F the stage outputs (SwinIR's residual groups, EDSR's four groups of
+residual blocks, RDN's dense blocks) each normalised per sample b. Adam with cosine decay; the best bounds on the
+validation set are kept. The run directory is `train`'s, so `convert`, `evaluate` and `--resume` take either.
+"""
+
+import re
+from dataclasses import asdict, dataclass, fields
+
+import tensorflow as tf
+import tf_keras as keras
+
+from edge_sr.errors import EdgeSRError
+from edge_sr.quant.placement import quantize_model
+from edge_sr.quant.quantizer import bypass_quantizers, check_bits
+from edge_sr.quant.ranges import DOBI_VARIANTS, initialize_ranges
+from edge_sr.rundir import restore_best, save_best, write_run
+from edge_sr.training import fit, range_variables
+from models_tf import model_config
+
+# method -> (stage-1 range initialisation, whether DQC follows)
+METHODS = {
+    "2dquant": ("dobi", True),
+    "dobi": ("dobi", False),
+    "percentile": ("percentile", False),
+    "minmax": ("minmax", False),
+}
+
+# The residual stages whose outputs DQC aligns, by layer name; EDSR's blocks are split into STAGE_GROUPS groups.
+STAGE_OUTPUTS = {
+    "swinir": r"layers_\d+_add",
+    "edsr": r"body_\d+_add",
+    "rdn": r"rdb_\d+_add",
+    "isr-rdn": r"LRL_\d+",
+}
+STAGE_GROUPS = {"edsr": 4}
+
+
+@dataclass
+class CalibrationConfig:
+    method: str = "2dquant"
+    bits: int = 4
+    placement: str = "paper"
+    per_channel: bool = False  # per-output-channel weight ranges (beyond the paper: what int8 TFLite uses)
+    iterations: int = 3000  # DQC steps (the paper's)
+    batch_size: int = 32  # DQC's (the paper's)
+    init_batch_size: int = 32  # LR patches in each stage-1 batch (the paper's DOBI batch)
+    lr_patch: int = 64
+    learning_rate: float = 1e-2
+    lambda_f: float = 5.0  # weight of the feature term (the released code's λ)
+    dobi_variant: str = "paper"
+    seed: int = 0
+
+    def resolved(self):
+        """A validated copy (iterations is 0 for the methods without DQC)."""
+        if self.method not in METHODS:
+            raise EdgeSRError(f"unknown method {self.method!r}; choose one of: {', '.join(METHODS)}")
+        if self.dobi_variant not in DOBI_VARIANTS:
+            raise EdgeSRError(f"unknown DOBI variant {self.dobi_variant!r}; choose one of: {', '.join(DOBI_VARIANTS)}")
+        check_bits(self.bits)
+        for name in ("batch_size", "init_batch_size", "lr_patch"):
+            if getattr(self, name) < 1:
+                raise EdgeSRError(f"{name} must be at least 1, got {getattr(self, name)}")
+        config = CalibrationConfig(**asdict(self))
+        if not METHODS[self.method][1]:
+            config.iterations = 0
+        elif config.iterations < 1:
+            raise EdgeSRError(f"2dquant needs at least 1 iteration, got {config.iterations}")
+        return config
+
+    @property
+    def quantization(self):
+        """What `quantize_model` needs to rebuild the calibrated model (stored in run.json)."""
+        return {"bits": self.bits, "placement": self.placement, "per_channel": self.per_channel}
+
+
+def stage_output_names(model):
+    """The layers whose outputs DQC's feature term compares, in model order."""
+    arch = model_config(model)["arch"]
+    if arch not in STAGE_OUTPUTS:
+        raise EdgeSRError(f"2DQuant has no stage definition for architecture {arch!r}")
+    names = [layer.name for layer in model.layers if re.fullmatch(STAGE_OUTPUTS[arch], layer.name)]
+    groups = STAGE_GROUPS.get(arch)
+    if groups and len(names) > groups:  # the last block of each of `groups` equal runs of blocks
+        names = [names[(len(names) * (g + 1)) // groups - 1] for g in range(groups)]
+    return names
+
+
+def feature_distances(teacher, student):
+    """‖F/‖F‖ − F̂/‖F̂‖‖₂ per sample: one distance for each image in the batch, whatever else is in the batch."""
+
+    def normalised(features):
+        flat = tf.reshape(features, [tf.shape(features)[0], -1])
+        return flat / (tf.norm(flat, axis=1, keepdims=True) + 1e-12)
+
+    return tf.norm(normalised(teacher) - normalised(student), axis=1)
+
+
+def distillation_loss(teacher_outputs, student_outputs, lambda_f):
+    """DQC's loss from [output, *stage features] of the FP teacher and the quantized student."""
+    (teacher, *teacher_stages), (student, *student_stages) = teacher_outputs, student_outputs
+    output_l1 = tf.reduce_mean(tf.abs(student - teacher)) / 255.0
+    pairs = zip(teacher_stages, student_stages, strict=True)
+    feature = tf.add_n([tf.reduce_mean(feature_distances(t, s)) for t, s in pairs])
+    return output_l1 + lambda_f * feature, output_l1, feature
+
+
+class Distiller:
+    """DQC for `fit`: trains only `model`'s quantizer bounds against its own bypassed (FP) forward pass."""
+
+    def __init__(self, model, config, strategy=None):
+        self.model, self.config = model, config
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.bounds = range_variables(model)
+        stages = [model.get_layer(name).output for name in stage_output_names(model)]
+        self.features = keras.Model(model.inputs, [model.output, *stages])
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, config.iterations)
+        self.optimizer = keras.optimizers.Adam(schedule)
+        self._step_fn = tf.function(self._step)
+
+    @property
+    def current_step(self):
+        return int(self.step.numpy())
+
+    def checkpoint(self):
+        return tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
+
+    def _step(self, lr):
+        with bypass_quantizers():  # traced as the FP forward: the teacher
+            teacher = self.features(lr, training=False)
+        with tf.GradientTape() as tape:
+            student = self.features(lr, training=False)
+            loss, output_l1, feature = distillation_loss(teacher, student, self.config.lambda_f)
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, self.bounds), self.bounds, strict=True))
+        self.step.assign_add(1)
+        return {"loss": loss, "output_l1": output_l1, "feature": feature}
+
+    def train_step(self, lr, hr=None):
+        """One DQC step on a batch of LR patches (HR, if given, is not used: calibration needs no labels)."""
+        return {name: float(value) for name, value in self._step_fn(lr).items()}
+
+
+def run_calibration(run, run_dir, resume=False, validate_every=500, checkpoint_every=500, show_progress=True):
+    """Calibrate the run described by `run` (run.json's content) into `run_dir`.
+
+    Returns fit's result and `model`, the quantized model with the best bounds found.
+    """
+    from edge_sr.data import PatchSampler
+    from edge_sr.evaluation import validation_psnr
+    from edge_sr.sources import load_source_model
+
+    calibration = run["calibrate"]
+    keras.utils.set_random_seed(calibration["seed"])
+    tf.config.experimental.enable_op_determinism()  # so a resumed run repeats the uninterrupted one
+    config = CalibrationConfig(**{f.name: calibration[f.name] for f in fields(CalibrationConfig)}).resolved()
+    fp_model = load_source_model(run["model"], run["scale"])
+    scale = model_config(fp_model)["scale"]
+    sampler = PatchSampler(
+        run["data"]["calibration"],
+        scale,
+        config.lr_patch * scale,
+        config.batch_size,
+        config.seed,
+        progress=show_progress,
+    )
+    if config.iterations and len(sampler.pairs) < config.batch_size:
+        raise EdgeSRError(
+            f"{len(sampler.pairs)} calibration image(s) are fewer than one batch of {config.batch_size}: "
+            "add images or lower --batch-size"
+        )
+    model = quantize_model(fp_model, config.bits, config.placement, per_channel=config.per_channel)
+    if not resume:  # a resumed run restores its bounds from the checkpoint
+        batches = [
+            sampler.batch(i, stream=1, size=config.init_batch_size)[0]
+            for i in range(run["data"]["calibration_batches"])
+        ]
+        initialize_ranges(model, batches, METHODS[config.method][0], config.dobi_variant)
+    write_run(
+        run_dir,
+        {
+            **run,
+            "scale": scale,
+            "model_config": model_config(fp_model),
+            "calibrate": asdict(config),
+            "quantization": config.quantization,
+        },
+    )
+    validate = validation_psnr(run["data"]["val"], scale)
+    if not config.iterations:
+        psnr = validate(model)
+        save_best(run_dir, model, 0, psnr)
+        return {"status": "finished", "step": 0, "best_psnr": psnr, "model": model}
+    distiller = Distiller(model, config)
+    result = fit(distiller, sampler, run_dir, validate, validate_every, checkpoint_every, resume, show_progress)
+    restore_best(run_dir, model)
+    return {**result, "model": model}

@@ -15,9 +15,11 @@ An op-level profile is not available yet.
 """
 
 import argparse
+import json
 import multiprocessing
 import os
 import platform
+import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -267,12 +269,18 @@ def benchmark_ptq(args):
             "data": {"calibration": args.calibration, "val": args.val, "calibration_batches": 1},
         }
         run_dir = Path(args.out) / f"w{bits}a{bits}-{method}{'-pc' if per_channel else ''}"
+        done = run_dir / "benchmark_row.json"  # a rerun of the benchmark reuses the rows it already measured
+        if done.is_file() and json.loads(done.read_text())["calibrate"] == asdict(config.resolved()):
+            rows.append(json.loads(done.read_text())["row"])
+            continue
+        shutil.rmtree(run_dir, ignore_errors=True)
         started = time.perf_counter()
         result = run_calibration(run, run_dir, validate_every=args.iterations, checkpoint_every=args.iterations)
         seconds = time.perf_counter() - started
         weights = "per-channel" if per_channel else "per-tensor"
         upscaler = KerasUpscaler(result["model"], method, args.scale)
         rows.append({"bits": bits, "method": method, "weights": weights, "psnr": scores(upscaler), "s": seconds})
+        write_json(done, {"calibrate": asdict(config.resolved()), "row": rows[-1]})
     sets = list(rows[0]["psnr"])
     table = [
         (f"W{r['bits']}A{r['bits']}" if r["bits"] < 32 else "FP32", r["method"], r["weights"],

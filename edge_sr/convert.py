@@ -2,7 +2,12 @@
 
     python -m edge_sr.convert zoo:isr-rdn-psnr-small-x2 --out rdn.tflite --fp32
     python -m edge_sr.convert swinir.keras --out swinir.tflite --fp16 --tile 64
+    python -m edge_sr.convert runs/2dquant-w8 --out rdn_int8.tflite --int8
 
+--int8 takes a `train` or `calibrate` run directory and writes a full-integer model that keeps every learned
+range (k-bit weights as int8 values on the k-bit grid, k-bit activations clamped on their k-bit step); every
+other tensor gets an 8-bit range from the run's own images. The file is then checked against its Keras
+fake-quant reference on the validation images (the run's, or --val), and which ops XNNPACK runs is listed.
 CNNs take any image size; SwinIR is exported at a fixed tile (`--tile`) and run tile by tile.
 """
 
@@ -10,7 +15,7 @@ import argparse
 from pathlib import Path
 
 from edge_sr.errors import EdgeSRError, run_cli
-from edge_sr.export import check_tflite_path, export_float, sidecar_path
+from edge_sr.export import IO_TYPES, check_tflite_path, export_float, sidecar_path
 from edge_sr.sources import load_source_model
 
 
@@ -25,23 +30,56 @@ def parse_args(argv):
         ("fp32", "float32 weights and compute"),
         ("fp16", "float16 weights (half the size), float32 compute"),
         ("dynamic", "int8 weights, float activations quantized on the fly (dynamic range)"),
-        ("int8", "full-integer model that keeps the learned quantization ranges (not available yet)"),
+        ("int8", "full-integer model that keeps a run's learned quantization ranges"),
     ):
         precision.add_argument(f"--{flag}", dest="precision", action="store_const", const=flag, help=help_text)
     parser.add_argument("--tile", type=int, help="fixed LR input size (required for SwinIR; CNNs default to any size)")
     parser.add_argument("--scale", type=int, help="upscaling factor: required for a preset, checked for the others")
+    parser.add_argument("--io", choices=IO_TYPES, default="uint8", help="--int8 input/output type (default uint8)")
+    parser.add_argument("--val", help="--int8: benchmark folder for the parity check (default: the run's)")
     return parser.parse_args(argv)
+
+
+def export_int8_checked(args):
+    """--int8: export, delegation report, parity check (an error when the file strays from its reference)."""
+    from edge_sr.export import PARITY_MAX_DPSNR, check_parity, export_int8
+    from edge_sr.rundir import read_run
+    from edge_sr.runtime import delegation_report
+
+    if not Path(args.model, "run.json").is_file():
+        raise EdgeSRError(
+            f"--int8 exports a run directory of python -m edge_sr.train or python -m edge_sr.calibrate, not "
+            f"{args.model!r}; for a quick W8A8 model run: python -m edge_sr.calibrate --model {args.model} --bits 8 "
+            "--method dobi ..."
+        )
+    metadata, deployed = export_int8(args.model, args.out, io=args.io, tile=args.tile)
+    report = delegation_report(args.out)
+    for where, label in (("delegated", "XNNPACK runs"), ("builtin", "builtin kernels run")):
+        ops = ", ".join(f"{count}× {name}" for name, count in sorted(report[where].items())) or "nothing"
+        print(f"{label}: {ops}")
+    val = args.val or read_run(args.model)["data"]["val"]
+    parity = check_parity(deployed, args.out, val, metadata["scale"])
+    print(
+        f"parity on {Path(val).name}: Keras fake-quant {parity['psnr_keras']:.3f} dB, LiteRT "
+        f"{parity['psnr_tflite']:.3f} dB (Δ {parity['delta_psnr']:+.3f}), {100 * parity['within_1_lsb']:.2f} % of "
+        "pixel values within 1 LSB"
+    )
+    if not parity["ok"]:
+        raise EdgeSRError(
+            f"{args.out} scores {parity['delta_psnr']:+.3f} dB off its fake-quant reference (the limit is "
+            f"±{PARITY_MAX_DPSNR} dB); the file is kept for inspection: do not ship it"
+        )
+    return metadata
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.precision == "int8":
-        raise EdgeSRError(
-            "--int8 is not available yet: it is coming with the quantization export; use --fp32, --fp16 or --dynamic"
-        )
     check_tflite_path(args.out)  # before the slow part
-    model = load_source_model(args.model, args.scale)
-    metadata = export_float(model, args.out, args.precision, tile=args.tile, source=args.model)
+    if args.precision == "int8":
+        metadata = export_int8_checked(args)
+    else:
+        model = load_source_model(args.model, args.scale)
+        metadata = export_float(model, args.out, args.precision, tile=args.tile, source=args.model)
     size = f"{metadata['tile']}×{metadata['tile']} tiles" if metadata["tile"] else "any size"
     print(f"{args.out} ({args.out.stat().st_size / 1e6:.2f} MB): {args.precision}, ×{metadata['scale']}, input {size}")
     print(f"metadata: {sidecar_path(args.out)}")

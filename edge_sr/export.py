@@ -209,3 +209,142 @@ def default_ptq_tflite(model, images, io="uint8", tile=None):
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = converter.inference_output_type = getattr(tf, io)
     return run_converter(converter)
+
+
+def _constant_fake_quant(site):
+    """The TFLite-convertible form of one quantizer with its current range frozen.
+
+    Weights: the k-bit values, as an 8-bit narrow-range fake quant whose step is the k-bit step (int8 values
+    within ±(2^(k−1) − 1)). Activations: clamped to the k-bit grid's top, then an 8-bit fake quant whose step is
+    the k-bit step and whose bottom is the k-bit grid's bottom (it clamps there itself).
+    The deploy completion's 8-bit quantizers are the k = 8 case.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    from edge_sr.quant.quantizer import fake_quant, integer_grid
+
+    quantizer = site.quantizer
+    lower, upper = (np.asarray(bound, np.float32) for bound in quantizer.range(site.weight, site.variables))
+    grid_lower, step = integer_grid(lower, upper, quantizer.levels)
+    if site.is_weight:
+        values = tf.constant(fake_quant(site.weight, lower, upper, quantizer.levels).numpy())
+        if np.ndim(step):
+            fq = tf.quantization.fake_quant_with_min_max_vars_per_channel
+            return lambda _: fq(values, -127 * step, 127 * step, num_bits=8, narrow_range=True)
+        low, high = float(-127 * step), float(127 * step)
+        return lambda _: tf.quantization.fake_quant_with_min_max_vars(values, low, high, narrow_range=True)
+    top = float(grid_lower + (quantizer.levels - 1) * step)
+    low, high = float(grid_lower), float(grid_lower + 255 * step)
+    # The minimum also keeps the converter from merging this fake quant into the one where the tensor was made:
+    # the requantisation between the two must stay (at 8 bits the minimum changes no value).
+    if site.site == "output":  # a deploy-completion 8-bit quantizer where the tensor is made
+        return lambda x: tf.quantization.fake_quant_with_min_max_vars(x, low, high)
+    return lambda x: tf.quantization.fake_quant_with_min_max_vars(tf.minimum(x, top), low, high)
+
+
+def int8_tflite(deployed, io="uint8", tile=None):
+    """Full-integer TFLite bytes of a model completed by `edge_sr.quant.deploy.deploy_model`: every quantizer
+    becomes a constant fake quant, so the converter takes each range as it is (no representative dataset)."""
+    import tensorflow as tf
+
+    from edge_sr.quant.placement import quantizer_sites
+    from edge_sr.quant.quantizer import replace_quantizers
+
+    if io not in IO_TYPES:
+        raise EdgeSRError(f"unknown I/O type {io!r}; choose one of {', '.join(IO_TYPES)}")
+    constants = {id(site.variables): _constant_fake_quant(site) for site in quantizer_sites(deployed)}
+
+    def forward(image):
+        image = tf.quantization.fake_quant_with_min_max_vars(image, 0.0, 255.0)  # pixels: step 1, as uint8
+        with replace_quantizers(lambda quantizer, inputs, weights: constants[id(weights)](inputs)):
+            return deployed(image, training=False)
+
+    spec = tf.TensorSpec([1, tile, tile, 3], tf.float32, name="image")
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [tf.function(forward).get_concrete_function(spec)], deployed
+    )
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.inference_input_type = converter.inference_output_type = getattr(tf, io)
+    return run_converter(converter)
+
+
+# The parity gate is the PSNR difference. The share of output values within 1 LSB is reported, not gated: in a
+# deep all-integer graph, rounding ties that break differently (XNNPACK rounds half to even, the simulation half
+# up) flip a few values per layer and the flips spread, so even TensorFlow's own FakeQuant graph of the idealo
+# RDN agrees with the Keras simulation on only ~30 % of output values within 1 LSB, at equal PSNR.
+PARITY_MAX_DPSNR = 0.02
+INTEGER_ARCHS = ("edsr", "rdn", "isr-rdn")  # SwinIR's LayerNorm/softmax/GELU internals are not yet integer
+
+
+def run_calibration_batches(run, scale, batch_size=16, lr_patch=64):
+    """LR patches from the images a run trained or calibrated on: what sets the deploy completion's 8-bit ranges."""
+    from edge_sr.data import PatchSampler
+
+    folders = run["data"].get("calibration") or run["data"].get("train")
+    sampler = PatchSampler(folders, scale, lr_patch * scale, batch_size, progress=False)
+    return [sampler.batch(0, stream=2)[0]]
+
+
+def export_int8(run_dir, path, io="uint8", tile=None, calibration=None):
+    """Export a `train` or `calibrate` run as a full-integer .tflite (+ sidecar); returns (metadata, deployed).
+
+    `deployed` is the Keras fake-quant model the file computes (the run's model completed with 8-bit quantizers,
+    see edge_sr.quant.deploy): the reference for `check_parity`. `calibration`: LR batches for the 8-bit ranges
+    (default: patches from the run's own training or calibration images).
+    """
+    from edge_sr.quant.deploy import deploy_model
+    from edge_sr.rundir import load_run_model, read_run
+    from models_tf import model_config
+
+    run = read_run(run_dir)
+    if not run.get("quantization"):
+        raise EdgeSRError(f"{run_dir} trained an FP model: --int8 exports quantized runs (train or calibrate)")
+    model = load_run_model(run_dir)
+    config = model_config(model)
+    if config.get("arch") not in INTEGER_ARCHS:
+        raise EdgeSRError(
+            f"--int8 does not support {config.get('arch')} yet (supported: {', '.join(INTEGER_ARCHS)}); "
+            "export it with --fp32, --fp16 or --dynamic"
+        )
+    tile = check_tile(config, tile)
+    batches = calibration if calibration is not None else run_calibration_batches(run, config["scale"])
+    deployed, _ = deploy_model(model, batches)
+    content = int8_tflite(deployed, io, tile)
+    bits = run["quantization"]["bits"]
+    method = (run.get("train") or run.get("calibrate") or {}).get("method")
+    metadata = build_metadata(
+        config, "int8", {"weights": bits, "activations": bits}, io, tile=tile, method=method, source=str(run_dir)
+    )
+    write_tflite(path, content, metadata)
+    return metadata, deployed
+
+
+def check_parity(deployed, path, folder, scale):
+    """Run the exported file (LiteRT, XNNPACK) and its Keras fake-quant reference on a benchmark folder.
+
+    Returns {"psnr_keras", "psnr_tflite", "delta_psnr", "within_1_lsb"} (PSNR as the evaluation protocol
+    measures it, the share of output pixel values that differ by at most 1) and `ok`: |ΔPSNR| ≤ PARITY_MAX_DPSNR.
+    """
+    import numpy as np
+
+    from edge_sr.data.datasets import open_benchmark
+    from edge_sr.metrics import psnr
+    from edge_sr.upscalers import KerasUpscaler, TFLiteUpscaler
+
+    reference, exported = KerasUpscaler(deployed, "reference", scale), TFLiteUpscaler(path, scale)
+    psnrs, within, total = [], 0, 0
+    for _, lr, hr in open_benchmark(folder, scale):
+        a, b = reference(lr), exported(lr)
+        psnrs.append((psnr(a, hr, shave=scale), psnr(b, hr, shave=scale)))
+        within += int(np.sum(np.abs(a.astype(np.int16) - b) <= 1))
+        total += a.size
+    psnr_keras, psnr_tflite = np.mean(psnrs, axis=0)
+    result = {
+        "psnr_keras": float(psnr_keras),
+        "psnr_tflite": float(psnr_tflite),
+        "delta_psnr": float(psnr_tflite - psnr_keras),
+        "within_1_lsb": within / total,
+    }
+    result["ok"] = abs(result["delta_psnr"]) <= PARITY_MAX_DPSNR
+    return result

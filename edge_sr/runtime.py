@@ -258,3 +258,25 @@ def _fade_in(band):
     margin = band // 4
     ramp = band - 2 * margin
     return np.concatenate([np.zeros(margin), (np.arange(ramp) + 0.5) / ramp, np.ones(margin)]).astype(np.float32)
+
+
+def delegation_report(path, size=64):
+    """Which ops of a .tflite file XNNPACK runs: {"delegated": Counter, "builtin": Counter} of op names.
+
+    LiteRT is asked to delegate op by op (no fusion), so each delegated op appears as its own delegate node with
+    the op's outputs; what remains is run by LiteRT's builtin kernels.
+    """
+    from collections import Counter
+
+    interpreter = Interpreter(model_path=str(path), num_threads=1, experimental_disable_delegate_node_fusion=True)
+    details = interpreter.get_input_details()[0]
+    if min(details["shape_signature"][1:3]) < 0:
+        interpreter.resize_tensor_input(details["index"], (1, size, size, 3), strict=True)
+    interpreter.allocate_tensors()
+    ops = interpreter._get_ops_details()
+    delegated = {tuple(op["outputs"]) for op in ops if op["op_name"] == "DELEGATE"}
+    report = {"delegated": Counter(), "builtin": Counter()}
+    for op in ops:
+        if op["op_name"] != "DELEGATE":
+            report["delegated" if tuple(op["outputs"]) in delegated else "builtin"][op["op_name"]] += 1
+    return report

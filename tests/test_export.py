@@ -132,5 +132,5 @@ def test_convert_cli(edsr, tmp_path):
     assert read_metadata(tmp_path / "tiny.tflite")["source"] == str(tmp_path / "tiny.keras")
 
     args = (tmp_path / "tiny.keras", "--out", tmp_path / "x.tflite")
-    assert_clean_error(run_module("edge_sr.convert", *args, "--int8"), "not available yet")
+    assert_clean_error(run_module("edge_sr.convert", *args, "--int8"), "--int8 exports a run directory")
     assert_clean_error(run_module("edge_sr.convert", *args[:2], tmp_path / "x.onnx", "--fp32"), "must end in .tflite")

@@ -1,9 +1,10 @@
 """Putting the quantizer on layers: a tfmot `QuantizeConfig` for Conv/Dense, and a layer for any tensor."""
 
+import numpy as np
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
-from edge_sr.quant.quantizer import UniformQuantizer, check_bits
+from edge_sr.quant.quantizer import UniformQuantizer, check_bits, integer_grid
 
 
 @keras.utils.register_keras_serializable(package="edge_sr")
@@ -94,6 +95,59 @@ class InputQuantizeWrapper(tfmot.quantization.keras.QuantizeWrapperV2):
         return {**super().get_config(), "input_bits": self.input_bits}
 
 
+def _int8_constant(values):
+    """`values` as an int8 constant tensor holds them (8-bit grid on [min, max] widened to 0), as float32: a
+    per-channel offset becomes such a constant in TFLite, so the simulation computes with the same values."""
+    values = np.asarray(values, np.float32)
+    grid_lower, step = integer_grid(min(values.min(), 0.0), max(values.max(), 0.0), 256)
+    return (np.floor((values - grid_lower) / step + np.float32(0.5)) * step + grid_lower).tolist()
+
+
+@keras.utils.register_keras_serializable(package="edge_sr")
+class OutputQuantizer(keras.layers.Layer):
+    """Runs `layer` (shared, not copied) with an 8-bit quantized kernel (`quantize_kernel`), an 8-bit quantizer
+    on its output (`quantize_output`) and 8-bit requantisation of the inputs numbered in `requantize_inputs`
+    (a concatenation reading a tensor that keeps another range)."""
+
+    def __init__(self, layer, quantize_kernel=False, quantize_output=True, requantize_inputs=(), **kwargs):
+        super().__init__(name=layer.name, **kwargs)
+        self.layer, self.quantize_kernel, self.quantize_output = layer, quantize_kernel, quantize_output
+        self.kernel_quantizer = UniformQuantizer(8, symmetric=True, per_channel=True) if quantize_kernel else None
+        self.output_quantizer = UniformQuantizer(8) if quantize_output else None
+        self.input_quantizers = {index: UniformQuantizer(8) for index in requantize_inputs}
+
+    def build(self, input_shape):
+        if self.kernel_quantizer:
+            self.kernel_quantizer_vars = self.kernel_quantizer.build(self.layer.kernel.shape, "kernel", self)
+        if self.output_quantizer:
+            self.output_quantizer_vars = self.output_quantizer.build(None, "output", self)
+        self.input_quantizer_vars = {i: q.build(None, f"input_{i}", self) for i, q in self.input_quantizers.items()}
+        super().build(input_shape)
+
+    def call(self, inputs, training=None):
+        if self.input_quantizers:
+            inputs = [
+                self.input_quantizers[i](x, training, self.input_quantizer_vars[i]) if i in self.input_quantizers else x
+                for i, x in enumerate(inputs)
+            ]
+        swaps = {}
+        if self.kernel_quantizer:
+            swaps["kernel"] = self.kernel_quantizer(self.layer.kernel, training, self.kernel_quantizer_vars)
+        if isinstance(self.layer, keras.layers.Rescaling) and np.size(self.layer.offset) > 1:
+            swaps["offset"] = _int8_constant(self.layer.offset)
+        originals = {name: getattr(self.layer, name) for name in swaps}
+        try:
+            for name, value in swaps.items():
+                setattr(self.layer, name, value)
+            outputs = self.layer(inputs)
+        finally:
+            for name, value in originals.items():
+                setattr(self.layer, name, value)
+        if self.output_quantizer:
+            outputs = self.output_quantizer(outputs, training, self.output_quantizer_vars)
+        return outputs
+
+
 def quantize_scope_objects():
     """Custom objects tfmot's `quantize_scope` needs to apply or load models quantized with edge_sr."""
     return {
@@ -101,4 +155,5 @@ def quantize_scope_objects():
         "UniformQuantizeConfig": UniformQuantizeConfig,
         "ActivationQuantizer": ActivationQuantizer,
         "InputQuantizeWrapper": InputQuantizeWrapper,
+        "OutputQuantizer": OutputQuantizer,
     }

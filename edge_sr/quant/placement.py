@@ -14,7 +14,7 @@ import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
 from edge_sr.errors import EdgeSRError
-from edge_sr.quant.layers import ActivationQuantizer, InputQuantizeWrapper, UniformQuantizeConfig
+from edge_sr.quant.layers import ActivationQuantizer, InputQuantizeWrapper, OutputQuantizer, UniformQuantizeConfig
 from edge_sr.quant.quantizer import UniformQuantizer, check_bits
 from models_tf.config import model_config
 
@@ -102,6 +102,14 @@ def quantizer_sites(model):
 
 def _layer_sites(layer):
     """(site, quantizer, variables, weight or None) for each quantizer the layer holds."""
+    if isinstance(layer, OutputQuantizer):  # the deploy completion: the wrapped layer's own, then its 8-bit ones
+        yield from _layer_sites(layer.layer)
+        for index, quantizer in layer.input_quantizers.items():
+            yield f"input_{index}", quantizer, layer.input_quantizer_vars[index], None
+        if layer.kernel_quantizer:
+            yield "kernel", layer.kernel_quantizer, layer.kernel_quantizer_vars, layer.layer.kernel
+        if layer.output_quantizer:
+            yield "output", layer.output_quantizer, layer.output_quantizer_vars, None
     if isinstance(layer, InputQuantizeWrapper):
         yield "input", layer.input_quantizer, layer.input_quantizer_vars, None
     if isinstance(layer, ActivationQuantizer):

@@ -15,6 +15,7 @@ Two details make the simulation exactly what an integer TFLite kernel computes:
 import contextlib
 import threading
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
@@ -55,6 +56,18 @@ def bypass_quantizers():
         _observers.bypass = previous
 
 
+@contextlib.contextmanager
+def replace_quantizers(function):
+    """Inside the block every quantizer returns `function(quantizer, inputs, weights)` instead of its fake
+    quantization: how the integer export traces the model with constant TFLite fake-quant ops."""
+    previous = getattr(_observers, "replace", None)
+    _observers.replace = function
+    try:
+        yield
+    finally:
+        _observers.replace = previous
+
+
 def round_half_up_ste(x):
     """floor(x + 0.5) forward (TFLite's rounding for the non-negative values used here), identity backward."""
     return x + tf.stop_gradient(tf.floor(x + 0.5) - x)
@@ -68,6 +81,15 @@ def fake_quant(x, lower, upper, levels):
     grid_lower = -zero_point * scale
     clipped = tf.minimum(tf.maximum(x, grid_lower), grid_lower + steps * scale)
     return round_half_up_ste((clipped - grid_lower) / scale) * scale + grid_lower
+
+
+def integer_grid(lower, upper, levels):
+    """(grid_lower, step) of the grid `fake_quant` puts on [lower, upper], in numpy: what integer kernels use."""
+    steps = np.float32(levels - 1)
+    lower, upper = np.asarray(lower, np.float32), np.asarray(upper, np.float32)
+    step = np.maximum((upper - lower) / steps, np.float32(1e-8))  # float32, as fake_quant computes it
+    zero_point = np.clip(np.floor(-lower / step + np.float32(0.5)), 0, steps)
+    return -zero_point * step, step
 
 
 def check_bits(bits):
@@ -140,6 +162,8 @@ class UniformQuantizer(tfmot.quantization.keras.quantizers.Quantizer):
             observer(self, inputs, weights)
         if getattr(_observers, "bypass", False):
             return inputs
+        if getattr(_observers, "replace", None) is not None:
+            return _observers.replace(self, inputs, weights)
         lower, upper = self.range(inputs, weights)
         return fake_quant(inputs, lower, upper, self.levels)
 

@@ -1,0 +1,152 @@
+"""The `deploy` completion of a quantized model: 8-bit quantizers on every weight and tensor that its k-bit
+placement leaves in float, so that the whole model is an integer graph (what `convert --int8` exports).
+
+- every layer output gets an 8-bit quantizer, except where only an activation layer reads it (the converter fuses
+  conv + ReLU, so the range after the ReLU is the one that exists);
+- the kernels of the convs and linears outside the placement get 8-bit per-channel symmetric quantizers;
+- the model output is quantized on [0, 255] with step 1: the uint8 pixels an image file holds;
+- the tensors a concatenation joins share one range (TFLite's int8 CONCATENATION and XNNPACK require it): a
+  tensor joins the range of the first concatenation that reads it; later ones read a requantised copy (RDN's
+  global fusion reads every block output, each already in its dense block's range: one shared range would be
+  wide enough to cost 2 dB).
+
+The 8-bit ranges are the min/max of the FP flow over calibration batches; the k-bit quantizers keep their
+learned ranges. The completed model is itself a Keras fake-quant model: the reference the exported file must match.
+"""
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from edge_sr.errors import EdgeSRError
+from edge_sr.quant.layers import InputQuantizeWrapper, OutputQuantizer
+from edge_sr.quant.quantizer import bypass_quantizers, observe_quantizers
+
+_ACTIVATIONS = (keras.layers.ReLU, keras.layers.Activation, keras.layers.LeakyReLU)
+_WEIGHTED = (keras.layers.Conv2D, keras.layers.Dense)
+PIXEL_RANGE = (0.0, 255.0)
+
+
+def _consumers(layer):
+    return [node.outbound_layer for node in layer.outbound_nodes]
+
+
+def deploy_model(model, batches):
+    """`model` (k-bit quantized, or FP) completed with 8-bit quantizers everywhere else; shares its variables."""
+    batches = list(batches)
+    if not batches:
+        raise EdgeSRError("the integer export needs at least one calibration batch")
+    last = model.layers[-1]
+
+    joined, requantized = _concat_membership(model)
+
+    def complete(layer):
+        only_activations = bool(_consumers(layer)) and all(isinstance(c, _ACTIVATIONS) for c in _consumers(layer))
+        plain_weights = isinstance(layer, _WEIGHTED) and not isinstance(layer, InputQuantizeWrapper)
+        if only_activations and not plain_weights:
+            return layer
+        return OutputQuantizer(
+            layer,
+            quantize_kernel=plain_weights,
+            quantize_output=not only_activations,
+            requantize_inputs=requantized.get(layer.name, ()),
+        )
+
+    deployed = keras.models.clone_model(model, clone_function=complete)
+    deployed.edge_sr_config = getattr(model, "edge_sr_config", None)
+    new_sites = _initialize_output_ranges(deployed, batches)
+    _share_concat_ranges(deployed, joined)
+    _pin_pixel_ranges(deployed, deployed.get_layer(last.name))
+    return deployed, new_sites
+
+
+def _pin_pixel_ranges(deployed, output):
+    """Quantize the output on the uint8 pixel grid, and the tensors that only a rescaling separates from it
+    (isr-rdn's [0, 1] image before ×255) on that grid's preimage: a step coarser than one pixel level there
+    would cost PSNR that no calibration can win back."""
+    if not isinstance(output, OutputQuantizer) or not output.quantize_output:
+        raise EdgeSRError(f"the model's last layer {output.name} cannot carry the output quantization")
+    low, high = PIXEL_RANGE
+    layer = output
+    while True:
+        layer.output_quantizer_vars["lower"].assign(low)
+        layer.output_quantizer_vars["upper"].assign(high)
+        inner = layer.layer
+        if not isinstance(inner, keras.layers.Rescaling) or len(_consumers(layer)) > 1:
+            return
+        offset = np.asarray(inner.offset, np.float64)
+        low, high = float(np.min((low - offset) / inner.scale)), float(np.max((high - offset) / inner.scale))
+        layer = layer.inbound_nodes[-1].inbound_layers
+        if not isinstance(layer, OutputQuantizer) or not layer.quantize_output:
+            return
+
+
+def _initialize_output_ranges(deployed, batches):
+    """Min/max of the FP flow for the new 8-bit quantizers (the learned k-bit ranges stay as they are)."""
+    new = {}
+    for layer in deployed.layers:
+        if isinstance(layer, OutputQuantizer):
+            if layer.kernel_quantizer:
+                magnitude = np.abs(layer.layer.kernel.numpy())
+                upper = magnitude.reshape(-1, magnitude.shape[-1]).max(axis=0)
+                layer.kernel_quantizer_vars["upper"].assign(np.maximum(upper, 1e-8))
+            if layer.output_quantizer:
+                new[id(layer.output_quantizer_vars)] = [np.inf, -np.inf]
+
+    def record(quantizer, inputs, weights):
+        if id(weights) in new:
+            extremes = new[id(weights)]
+            extremes[0] = min(extremes[0], float(tf.reduce_min(inputs)))
+            extremes[1] = max(extremes[1], float(tf.reduce_max(inputs)))
+
+    with bypass_quantizers(), observe_quantizers(record):
+        for batch in batches:
+            deployed(batch, training=False)
+    for layer in deployed.layers:
+        if isinstance(layer, OutputQuantizer) and layer.output_quantizer:
+            low, high = new[id(layer.output_quantizer_vars)]
+            low, high = min(low, 0.0), max(high, 0.0)  # the grid must hold 0
+            layer.output_quantizer_vars["lower"].assign(low)
+            layer.output_quantizer_vars["upper"].assign(high if high > low else low + 1.0)
+    return len(new)
+
+
+def _concat_membership(model):
+    """({concat: [input layers sharing its range]}, {concat: (input indices to requantise)}) by the rule that a
+    tensor joins the first concatenation reading it (in model order)."""
+    claimed, joined, requantized = set(), {}, {}
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Concatenate):
+            sources = layer.inbound_nodes[0].inbound_layers
+            joined[layer.name] = [source.name for source in sources if source.name not in claimed]
+            requantized[layer.name] = tuple(i for i, source in enumerate(sources) if source.name in claimed)
+            claimed.update(source.name for source in sources)
+    return joined, requantized
+
+
+def _share_concat_ranges(deployed, joined):
+    """Give each concatenation, the tensors it joins and its requantised inputs one range: the union of theirs."""
+    parent = {}
+
+    def find(name):
+        while parent.setdefault(name, name) != name:
+            name = parent[name]
+        return name
+
+    for concat, sources in joined.items():
+        for source in sources:
+            parent[find(source)] = find(concat)
+    groups = {}
+    for name in list(parent):
+        groups.setdefault(find(name), []).append(deployed.get_layer(name))
+    for members in groups.values():
+        for member in members:
+            if not (isinstance(member, OutputQuantizer) and member.quantize_output):
+                raise EdgeSRError(f"{member.name} feeds a concatenation but carries no output quantization")
+        variables = [member.output_quantizer_vars for member in members]
+        low = min(float(v["lower"].numpy()) for v in variables)
+        high = max(float(v["upper"].numpy()) for v in variables)
+        for member in members:
+            for v in (member.output_quantizer_vars, *member.input_quantizer_vars.values()):
+                v["lower"].assign(low)
+                v["upper"].assign(high)

@@ -1,0 +1,106 @@
+"""Full-integer export: the deploy completion, the integer file LiteRT runs, and its checks."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+import tf_keras as keras
+from ai_edge_litert.interpreter import Interpreter
+from conftest import TINY, run_module
+
+from edge_sr.export import check_parity, read_metadata
+from edge_sr.quant import quantize_model, quantizer_sites
+from edge_sr.quant.deploy import OutputQuantizer, deploy_model
+from edge_sr.quant.ranges import initialize_ranges
+from edge_sr.runtime import delegation_report
+from models_tf import build_preset
+
+
+def small_rdn():
+    keras.utils.set_random_seed(0)
+    return build_preset("isr-rdn", scale=2, num_blocks=3, num_layers=2, growth_rate=8, num_features=8)
+
+
+def test_deploy_completion_quantizes_every_weight_and_tensor(photo):
+    model = quantize_model(small_rdn(), 4)
+    batch = photo[None, 100:132, 100:132].astype(np.float32)
+    initialize_ranges(model, [batch], "minmax")
+    learned = {(s.layer, s.site): s.variables["upper"].numpy().copy() for s in quantizer_sites(model)}
+    deployed, added = deploy_model(model, [batch])
+    sites = quantizer_sites(deployed)
+    for (layer, site), upper in learned.items():  # the k-bit quantizers keep their bits and ranges
+        (match,) = [s for s in sites if (s.layer, s.site) == (layer, site)]
+        assert match.quantizer.bits == 4 and np.array_equal(match.variables["upper"].numpy(), upper)
+    kernels = {s.layer for s in sites if s.is_weight}
+    convs = {layer.name for layer in model.layers if "kernel" in [w.name.split("/")[-1][:-2] for w in layer.weights]}
+    assert convs <= kernels  # no float weights left
+    assert added == sum(isinstance(layer, OutputQuantizer) and layer.quantize_output for layer in deployed.layers)
+    # Tensors a concatenation joins share its range; the global fusion reads requantised block outputs.
+    dense = deployed.get_layer("RDB_Concat_2_2")
+    for name in ("RDB_Concat_2_1", "F_2_2_Relu", "LRL_1"):
+        other = deployed.get_layer(name).output_quantizer_vars
+        assert other["lower"].numpy() == dense.output_quantizer_vars["lower"].numpy()
+        assert other["upper"].numpy() == dense.output_quantizer_vars["upper"].numpy()
+    fusion = deployed.get_layer("LRLs_Concat")
+    assert sorted(fusion.input_quantizers) == [0, 1]  # LRL_1 and LRL_2 belong to the next dense blocks
+    output = deployed.get_layer("to_pixel_range").output_quantizer_vars
+    assert (output["lower"].numpy(), output["upper"].numpy()) == (0.0, 255.0)
+    image = deployed.get_layer("SR").output_quantizer_vars  # only ×255 follows: the [0, 1] image, step 1/255
+    assert (image["lower"].numpy(), image["upper"].numpy()) == (0.0, 1.0)
+
+
+def calibrate(run_dir, model, folder, val, bits, *extra):
+    result = run_module(
+        "edge_sr.calibrate", "--run-dir", run_dir, "--model", model, "--scale", 2, "--calibration", folder,
+        "--val", val, "--bits", bits, "--method", "dobi", "--init-batch-size", 4, "--patch", 16, *extra,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+def int8_weights(path):
+    """{tensor name: int8 values} of the convolution filters in a .tflite file."""
+    interpreter = Interpreter(model_path=str(path))
+    ops = interpreter._get_ops_details()
+    details = {t["index"]: t for t in interpreter.get_tensor_details()}
+    filters = [details[op["inputs"][1]] for op in ops if op["op_name"] == "CONV_2D"]
+    return {t["name"]: interpreter.get_tensor(t["index"]) for t in filters}
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_int8_file_keeps_the_learned_ranges_and_matches_its_reference(
+    tmp_path, tiny_model, train_folder, val_folder, bits
+):
+    calibrate(tmp_path / "run", tiny_model, train_folder, val_folder, bits)
+    path = tmp_path / "model.tflite"
+    result = run_module("edge_sr.convert", tmp_path / "run", "--int8", "--out", path)
+    assert result.returncode == 0, result.stderr
+    assert "XNNPACK runs:" in result.stdout and "parity on val" in result.stdout
+    metadata = read_metadata(path)
+    assert metadata["precision"] == "int8" and metadata["bits"] == {"weights": bits, "activations": bits}
+    assert metadata["io"] == "uint8" and metadata["method"] == "dobi"
+
+    weights = int8_weights(path)
+    body = [values for name, values in weights.items() if re.search(r"body_\d+_conv[12]", name)]
+    assert len(body) == 2 * TINY["num_blocks"]
+    assert all(np.abs(values).max() <= 2 ** (bits - 1) - 1 for values in body)  # k-bit grid inside int8
+    others = [values for name, values in weights.items() if not re.search(r"body_\d+_conv[12]", name)]
+    assert len(others) == 4 and all(np.abs(values).max() == 127 for values in others)  # head, body, upsampler, tail
+
+    report = delegation_report(path)
+    assert report["delegated"]["CONV_2D"] == len(weights) == 2 * TINY["num_blocks"] + 4  # every conv in XNNPACK
+    # The file scores what its Keras fake-quant reference scores.
+    from edge_sr.export import run_calibration_batches
+    from edge_sr.quant.deploy import deploy_model as complete
+    from edge_sr.rundir import load_run_model, read_run
+
+    reference, _ = complete(load_run_model(tmp_path / "run"), run_calibration_batches(read_run(tmp_path / "run"), 2))
+    parity = check_parity(reference, path, val_folder, 2)
+    assert abs(parity["delta_psnr"]) <= 0.02 and parity["ok"]
+
+    scored = run_module("edge_sr.evaluate", "--model", path, "--dataset", val_folder, "--scale", 2,
+                        "--json", tmp_path / "eval.json")  # fmt: skip
+    assert scored.returncode == 0, scored.stderr
+    assert json.loads((tmp_path / "eval.json").read_text())["results"][0]["psnr"] == pytest.approx(
+        parity["psnr_tflite"], abs=1e-6
+    )

@@ -4,9 +4,10 @@ CNNs are exported with a dynamic input `[1, H, W, 3]`: LiteRT resizes it to each
 splits its feature map into windows with reshapes that need static shapes, so it is exported at a fixed square
 tile and run tile by tile (`edge_sr.runtime.upscale_tiled`).
 
-Float precisions live here: `fp32`; `fp16` (float16 weights, float32 compute); `dynamic` (int8 weights,
-activations quantized on the fly by LiteRT's hybrid kernels). The full-integer export builds its own converter
-from `tflite_converter` and writes through `write_tflite` with `build_metadata(..., precision="int8", ...)`.
+Float precisions: `fp32`; `fp16` (float16 weights, float32 compute); `dynamic` (int8 weights, activations
+quantized on the fly by LiteRT's hybrid kernels). Integer: `int8_tflite`/`export_int8` (a quantized run, every
+learned range kept, see edge_sr.quant.deploy) and `default_ptq_tflite` (TFLite's own post-training quantization
+of an FP model, the baseline).
 
 The sidecar `model.tflite.json` beside `model.tflite` holds:
 
@@ -277,7 +278,7 @@ PARITY_MAX_DPSNR = 0.02
 INTEGER_ARCHS = ("edsr", "rdn", "isr-rdn")  # SwinIR's LayerNorm/softmax/GELU internals are not yet integer
 
 
-def run_calibration_batches(run, scale, batch_size=16, lr_patch=64):
+def deploy_calibration_batches(run, scale, batch_size=16, lr_patch=64):
     """LR patches from the images a run trained or calibrated on: what sets the deploy completion's 8-bit ranges."""
     from edge_sr.data import PatchSampler
 
@@ -308,7 +309,7 @@ def export_int8(run_dir, path, io="uint8", tile=None, calibration=None):
             "export it with --fp32, --fp16 or --dynamic"
         )
     tile = check_tile(config, tile)
-    batches = calibration if calibration is not None else run_calibration_batches(run, config["scale"])
+    batches = calibration if calibration is not None else deploy_calibration_batches(run, config["scale"])
     deployed, _ = deploy_model(model, batches)
     content = int8_tflite(deployed, io, tile)
     bits = run["quantization"]["bits"]

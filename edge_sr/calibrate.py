@@ -15,7 +15,7 @@ from pathlib import Path
 from edge_sr.calibration import METHODS, CalibrationConfig
 from edge_sr.errors import EdgeSRError, run_cli
 from edge_sr.quant.ranges import DOBI_VARIANTS
-from edge_sr.rundir import read_run
+from edge_sr.rundir import report_run, resumable_run
 
 
 def parse_args(argv):
@@ -87,25 +87,12 @@ def _new_run(args):
 def main(argv=None):
     args = parse_args(argv)
     run_dir = Path(args.run_dir)
-    if args.resume:
-        run = read_run(run_dir)
-        if run.get("kind") != "calibrate":
-            raise EdgeSRError(
-                f"{run_dir} is a {run.get('kind')} run: resume it with python -m edge_sr.{run.get('kind')}"
-            )
-        if args.iterations:
-            run["calibrate"]["iterations"] = args.iterations
-    else:
-        run = _new_run(args)
+    run = resumable_run(run_dir, "calibrate", args.iterations) if args.resume else _new_run(args)
 
     from edge_sr.calibration import run_calibration
 
     result = run_calibration(run, run_dir, args.resume, args.validate_every, args.checkpoint_every)
-    if result["status"] == "interrupted":
-        print(f"stopped at step {result['step']}; checkpoint saved. Continue with: --run-dir {run_dir} --resume")
-        return 130
-    print(f"done: {result['step']} DQC steps, best validation PSNR {result['best_psnr']:.2f} dB; run in {run_dir}")
-    return 0
+    return report_run(result, run_dir, "DQC steps")
 
 
 if __name__ == "__main__":

@@ -82,3 +82,23 @@ def load_run_model(run_dir):
         model = quantize_model(model, **run["quantization"])
     restore_best(run_dir, model)
     return model
+
+
+def resumable_run(run_dir, kind, iterations=None):
+    """run.json of a `kind` run to resume, with a new end (`iterations`) if given: the one setting a resumed run
+    may change."""
+    run = read_run(run_dir)
+    if run.get("kind") != kind:
+        raise EdgeSRError(f"{run_dir} is a {run.get('kind')} run: resume it with python -m edge_sr.{run.get('kind')}")
+    if iterations:
+        run[kind]["iterations"] = iterations
+    return run
+
+
+def report_run(result, run_dir, steps="steps"):
+    """Print how a train/calibrate run ended; the CLI exit status (130 when interrupted)."""
+    if result["status"] == "interrupted":
+        print(f"stopped at step {result['step']}; checkpoint saved. Continue with: --run-dir {run_dir} --resume")
+        return 130
+    print(f"done: {result['step']} {steps}, best validation PSNR {result['best_psnr']:.2f} dB; run in {run_dir}")
+    return 0

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from edge_sr.errors import EdgeSRError, run_cli
-from edge_sr.rundir import read_run
+from edge_sr.rundir import report_run, resumable_run
 from edge_sr.training import COSINE_MODES, METHODS, MISMATCH_MODES, TrainConfig
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -89,23 +89,14 @@ def _new_run(args):
 def main(argv=None):
     args = parse_args(argv)
     run_dir = Path(args.run_dir)
-    if args.resume:
-        run = read_run(run_dir)
-        if args.iterations:  # the one setting a resumed run may change: how far it goes
-            run["train"]["iterations"] = args.iterations
-    else:
-        run = _new_run(args)
+    run = resumable_run(run_dir, "train", args.iterations) if args.resume else _new_run(args)
 
     from edge_sr.training import run_training
 
     result = run_training(
         run, run_dir, args.resume, _strategy(args.strategy), args.validate_every, args.checkpoint_every
     )
-    if result["status"] == "interrupted":
-        print(f"stopped at step {result['step']}; checkpoint saved. Continue with: --run-dir {run_dir} --resume")
-        return 130
-    print(f"done: {result['step']} steps, best validation PSNR {result['best_psnr']:.2f} dB; run in {run_dir}")
-    return 0
+    return report_run(result, run_dir)
 
 
 if __name__ == "__main__":

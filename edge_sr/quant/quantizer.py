@@ -43,29 +43,28 @@ def observe_quantizers(callback):
 
 
 @contextlib.contextmanager
+def _quantizer_mode(name, value):
+    """Set the thread-local mode `name` (read by every quantizer call) for the block."""
+    previous = getattr(_observers, name, None)
+    setattr(_observers, name, value)
+    try:
+        yield
+    finally:
+        setattr(_observers, name, previous)
+
+
 def bypass_quantizers():
     """Inside the block every quantizer passes its input through: the quantized model computes in FP.
 
     So a calibration pass sees FP activations everywhere, and a quantized model is its own FP teacher.
     """
-    previous = getattr(_observers, "bypass", False)
-    _observers.bypass = True
-    try:
-        yield
-    finally:
-        _observers.bypass = previous
+    return _quantizer_mode("bypass", True)
 
 
-@contextlib.contextmanager
 def replace_quantizers(function):
     """Inside the block every quantizer returns `function(quantizer, inputs, weights)` instead of its fake
     quantization: how the integer export traces the model with constant TFLite fake-quant ops."""
-    previous = getattr(_observers, "replace", None)
-    _observers.replace = function
-    try:
-        yield
-    finally:
-        _observers.replace = previous
+    return _quantizer_mode("replace", function)
 
 
 def round_half_up_ste(x):

@@ -46,3 +46,5 @@ def build_edsr(scale, num_blocks=16, num_features=64, res_scale=1.0):
 
 register_preset("edsr-baseline", build_edsr, num_blocks=16, num_features=64, res_scale=1.0)
 register_preset("edsr", build_edsr, num_blocks=32, num_features=256, res_scale=0.1)
+# Small enough to train on a CPU and to ship inside the package (the demo's offline model, edge_sr/assets).
+register_preset("edsr-small", build_edsr, num_blocks=8, num_features=32, res_scale=1.0)

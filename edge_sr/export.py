@@ -137,7 +137,17 @@ def tflite_converter(model, tile=None):
 
     spec = tf.TensorSpec([1, tile, tile, 3], tf.float32, name="image")
     forward = tf.function(lambda image: model(image, training=False))
-    return tf.lite.TFLiteConverter.from_concrete_functions([forward.get_concrete_function(spec)], model)
+    return tf.lite.TFLiteConverter.from_concrete_functions([forward.get_concrete_function(spec)], _weights_only(model))
+
+
+def _weights_only(model):
+    """What the converter saves beside the function: the variables alone. Handing it the Keras model instead
+    makes it trace and save every layer's call functions, minutes for a deep model."""
+    import tensorflow as tf
+
+    holder = tf.Module()
+    holder.weights = list(model.variables)
+    return holder
 
 
 def run_converter(converter):
@@ -263,7 +273,7 @@ def int8_tflite(deployed, io="uint8", tile=None):
 
     spec = tf.TensorSpec([1, tile, tile, 3], tf.float32, name="image")
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [tf.function(forward).get_concrete_function(spec)], deployed
+        [tf.function(forward).get_concrete_function(spec)], _weights_only(deployed)
     )
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.inference_input_type = converter.inference_output_type = getattr(tf, io)

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 REQS := requirements.txt requirements-dev.txt
 STAMP := $(VENV)/.installed-$(shell cat $(REQS) | sha256sum | cut -c1-16)
 
-.PHONY: test lint venv clean
+.PHONY: demo test lint venv clean
 
 venv: $(STAMP)
 
@@ -17,6 +17,10 @@ $(STAMP): $(REQS)
 	$(PY) -m pip install --quiet --no-deps -e .
 	@rm -f $(VENV)/.installed-*
 	@touch $@
+
+# The whole pipeline on the zoo RDN (or the bundled EDSR offline): demo_out/report.html. About 15 minutes on 2 cores.
+demo: $(STAMP)
+	$(PY) -m edge_sr.demo --out demo_out
 
 test: $(STAMP)
 	$(PY) -m ruff check .

@@ -4,8 +4,9 @@
     python -m edge_sr.zoo pull isr-rdn-psnr-small-x2 [--from FILE]
 
 npm is the one channel that reaches real SR weights from here (UpscalerJS republishes idealo's). `--from FILE`
-registers weights the user already has instead; an entry without a package (e.g. a future official PyTorch
-checkpoint with `convert` from converters/pytorch.py) is pulled only that way.
+registers weights the user already has instead; an entry without a package (the official PyTorch checkpoints,
+read by converters/pytorch.py) is pulled only that way. `edsr-small-x2` ships inside the package (edge_sr/assets,
+with the command that trained it): it needs no download, so the demo works offline.
 """
 
 import argparse
@@ -35,9 +36,18 @@ class ZooModel:
     package: str | None = None  # npm package@version holding the weights; None: only `--from FILE`
     member: str | None = None  # the weights file's path inside the package tarball
     sha256: str | None = None  # of that file, as observed when the entry was added
+    bundled: str | None = None  # a .keras file in edge_sr/assets: nothing to fetch or convert
 
+
+ASSETS = Path(__file__).resolve().parent / "assets"
 
 ZOO = {
+    "edsr-small-x2": ZooModel(
+        description="EDSR-small ×2 (8 blocks × 32, 0.2M params) trained by edge_sr on BSD68; bundled, no download",
+        config={"arch": "edsr", "scale": 2, "num_blocks": 8, "num_features": 32},
+        convert=load_model,
+        bundled="edsr-small-x2.keras",
+    ),
     "isr-rdn-psnr-small-x2": ZooModel(
         description="idealo ISR RDN psnr-small ×2 (C3 D10 G64 G0 64, 2.6M params); Set5 ×2 Y-PSNR 36.65 dB",
         config={
@@ -90,7 +100,8 @@ def _entry(name):
 
 
 def cached_path(name):
-    return cache_dir() / "models" / f"{name}.keras"
+    bundled = ZOO[name].bundled if name in ZOO else None
+    return ASSETS / bundled if bundled else cache_dir() / "models" / f"{name}.keras"
 
 
 def _fetch(name, entry, workdir):
@@ -131,6 +142,12 @@ def pull(name, source_file=None):
     """
     entry = _entry(name)
     target = cached_path(name)
+    if entry.bundled:
+        if source_file is not None:
+            raise EdgeSRError(f"{name} ships with edge_sr; it takes no --from FILE")
+        if not target.is_file():
+            raise EdgeSRError(f"{target} is missing from this installation of edge_sr; reinstall it")
+        return target
     if source_file is None and target.is_file():
         return target
     with tempfile.TemporaryDirectory(prefix="edge_sr_zoo_") as workdir:
@@ -171,7 +188,7 @@ def main(argv=None):
     if args.command == "list":
         width = max(map(len, zoo_names()))
         for name in zoo_names():
-            state = "cached" if cached_path(name).is_file() else "not cached"
+            state = "bundled" if ZOO[name].bundled else "cached" if cached_path(name).is_file() else "not cached"
             print(f"{name:<{width}}  {state:<10}  {ZOO[name].description}")
     else:
         print(pull(args.name, args.source_file))

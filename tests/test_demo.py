@@ -1,0 +1,111 @@
+"""`python -m edge_sr.demo --quick`: every step of the demo on tiny photos, with npm cut off so it falls back to the
+bundled EDSR-small; the report must hold the figures of results.json."""
+
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from conftest import run_module
+from test_zoo import fake_npm
+
+from edge_sr.report import results_table
+from edge_sr.showcase import ROWS, Steps
+
+
+class _Report(HTMLParser):
+    """The results table's rows (by data-key), and the count of charts and crop images."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows, self.svgs, self.images, self._row, self._cell = {}, 0, 0, None, None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "tr" and "data-key" in attrs:
+            self._row = self.rows.setdefault(attrs["data-key"], [])
+        elif tag == "td" and self._row is not None:
+            self._cell = []
+        elif tag == "svg":
+            self.svgs += 1
+        elif tag == "img" and attrs.get("src", "").startswith("data:image/png;base64,"):
+            self.images += 1
+
+    def handle_endtag(self, tag):
+        if tag == "td" and self._cell is not None:
+            self._row.append("".join(self._cell))
+            self._cell = None
+        elif tag == "tr":
+            self._row = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+@pytest.fixture(scope="module")
+def quick_demo(tmp_path_factory):
+    """One quick demo run shared by the tests below (it takes a minute or two)."""
+    tmp_path = tmp_path_factory.mktemp("demo")
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("EDGE_SR_CACHE", str(tmp_path / "cache"))  # nothing pulled before
+    fake_npm(tmp_path, monkeypatch, 'echo "npm error code ECONNREFUSED" >&2; exit 1')  # the registry is unreachable
+    result = run_module("edge_sr.demo", "--quick", "--out", tmp_path / "out")
+    monkeypatch.undo()
+    return result, tmp_path / "out"
+
+
+def test_demo_falls_back_to_the_bundled_model_and_says_so(quick_demo):
+    result, out = quick_demo
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "could not be fetched with npm" in result.stdout and "EDSR-small" in result.stdout
+    results = json.loads((out / "results.json").read_text())
+    assert results["model"] == "zoo:edsr-small-x2" and "npm" in results["note"]
+
+
+def test_demo_writes_every_model_and_figure(quick_demo):
+    _, out = quick_demo
+    results = json.loads((out / "results.json").read_text())
+    rows = {row["key"]: row for row in results["rows"]}
+    assert list(rows) == [key for key, *_ in ROWS]
+    for key, row in rows.items():
+        assert set(row["scores"]) == {"photos"}
+        assert 0 < row["scores"]["photos"]["ssim"] <= 1
+        if key == "bicubic":
+            continue
+        path = Path(row["file"])
+        metadata = json.loads(Path(f"{path}.json").read_text())
+        assert path.stat().st_size / 1e6 == pytest.approx(row["latency"]["file_mb"])
+        assert metadata["precision"] == ("fp32" if key == "fp32" else "int8")
+        if row["kind"] == "int8":
+            assert metadata["io"] == "uint8" and metadata["bits"]["weights"] == row["bits"]
+        assert row["latency"]["median_ms"] > 0
+    assert rows["fp32"]["latency"]["ratio_to_fp32"] == 1.0
+    for key in ("2dquant-w8", "2dquant-w4", "odm-w4"):
+        assert {"delta_psnr", "within_1_lsb", "ok"} <= set(rows[key]["parity"])
+    # The bundled model is a real SR model: it beats bicubic on photos it never saw.
+    assert rows["fp32"]["scores"]["photos"]["psnr"] > rows["bicubic"]["scores"]["photos"]["psnr"] + 0.5
+
+
+def test_report_shows_the_figures_of_the_json(quick_demo):
+    _, out = quick_demo
+    results = json.loads((out / "results.json").read_text())
+    report = _Report()
+    report.feed((out / "report.html").read_text(encoding="utf-8"))
+    _, expected = results_table(results)
+    assert report.rows == {key: cells for key, cells in expected}
+    assert report.svgs == len(results["eval_sets"]) + 1  # a PSNR-vs-bits chart per set, and the latency chart
+    photos = len(list((out / "data" / "photos").glob("*.png")))
+    assert report.images == photos * (len(ROWS) + 2)  # LR, every result, HR
+
+
+def test_steps_reuse_results_only_for_the_same_inputs(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"value": len(calls)}
+
+    assert Steps(tmp_path, {"model": "a"}).run("step", compute)["value"] == 1
+    assert Steps(tmp_path, {"model": "a"}).run("step", compute)["value"] == 1  # reused: an interrupted demo resumes
+    assert Steps(tmp_path, {"model": "b"}).run("step", compute)["value"] == 2  # other inputs: computed again

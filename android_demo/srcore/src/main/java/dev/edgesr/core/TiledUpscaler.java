@@ -24,7 +24,8 @@ public final class TiledUpscaler {
 
     /** Receives finished SR rows, top to bottom. */
     public interface StripSink {
-        /** Rows {@code firstRow}..{@code firstRow + rows - 1}: the first {@code rows · outWidth · 3} values of {@code rgb}. */
+        /** SR rows {@code firstRow} to {@code firstRow + rows - 1}: the first {@code rows · outWidth · 3} values of
+         * {@code rgb}, which is reused for the next strip. */
         void accept(int firstRow, int rows, float[] rgb);
     }
 

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 REQS := requirements.txt requirements-dev.txt
 STAMP := $(VENV)/.installed-$(shell cat $(REQS) | sha256sum | cut -c1-16)
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test test-java lint venv clean
 
 venv: $(STAMP)
 
@@ -24,7 +24,28 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check .
+	@$(MAKE) --no-print-directory test-java
 	$(PY) -m pytest
+
+# The Android app's plain-Java core (android_demo/srcore) with javac and JUnit 5's console launcher alone (no
+# Gradle, no Maven Central). Skipped with a note where javac or the JUnit jar is missing, unless
+# EDGE_SR_REQUIRE_JAVA is set (CI), where that is a failure.
+JUNIT_JAR ?= /usr/share/java/junit-platform-console-standalone.jar
+SRCORE := android_demo/srcore
+JAVA_OUT := build/srcore
+
+test-java:
+	@if ! command -v javac >/dev/null 2>&1 || [ ! -f "$(JUNIT_JAR)" ]; then \
+		note="the Java tests need javac (JDK 17+) and $(JUNIT_JAR) (Debian: apt-get install default-jdk-headless junit5)"; \
+		if [ -n "$$EDGE_SR_REQUIRE_JAVA" ]; then echo "error: $$note" >&2; exit 1; fi; \
+		echo "skipping the Java tests: $$note"; exit 0; \
+	fi; \
+	set -e; rm -rf $(JAVA_OUT); \
+	javac --release 17 -Xlint:all -Werror -d $(JAVA_OUT)/main $$(find $(SRCORE)/src/main/java -name '*.java'); \
+	javac --release 17 -Xlint:all -Werror -cp $(JAVA_OUT)/main:$(JUNIT_JAR) -d $(JAVA_OUT)/test \
+		$$(find $(SRCORE)/src/test/java -name '*.java'); \
+	java -jar $(JUNIT_JAR) --disable-banner --details=summary --fail-if-no-tests --disable-ansi-colors \
+		--class-path $(JAVA_OUT)/main:$(JAVA_OUT)/test:$(SRCORE)/src/test/resources --scan-class-path
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

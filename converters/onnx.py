@@ -301,6 +301,24 @@ def check_images(model, val=None, calibration=None, count=8, patch=64):
     return list(lr_patches(calibration, model.scale, model.tile or patch, count, stream=2))
 
 
+def check_layout(model, tflite_path):
+    """The file must take NHWC [1, H, W, 3] and return [1, sH, sW, 3], as the ONNX model's shapes say."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(tflite_path))
+    (inputs,), (outputs,) = interpreter.get_input_details(), interpreter.get_output_details()
+    size, sr = (model.tile, model.scale * model.tile) if model.tile else (-1, -1)
+    expected = ([1, size, size, 3], [1, sr, sr, 3])
+    found = ([int(n) for n in inputs["shape_signature"]], [int(n) for n in outputs["shape_signature"]])
+    if found != expected:
+        raise EdgeSRError(
+            f"onnx2tf turned {model.path.name} into a file that maps {found[0]} to {found[1]} instead of "
+            f"{expected[0]} to {expected[1]}: it misplaced the NCHW/NHWC layout (its shape heuristics for "
+            "fixed-size graphs can, e.g. on an Add that feeds a PixelShuffle); export the ONNX model with dynamic "
+            "height and width (converters.onnx.torch_to_onnx does)"
+        )
+
+
 def input_range(tflite_path):
     """The pixel range a quantized file's input can represent, (low, high); None for float input."""
     from ai_edge_litert.interpreter import Interpreter
@@ -344,6 +362,7 @@ def convert_onnx(path, out, precision, calibration=None, val=None, scale=None, p
     metadata = build_metadata({"arch": "onnx", "scale": model.scale}, precision, bits, file_io, tile=model.tile,
                               method=method, source=str(path))  # fmt: skip
     write_tflite(out, content, metadata)
+    check_layout(model, out)
     comparison = compare_with_onnxruntime(model, out, images)
     comparison["input_range"] = input_range(out)
     if precision != "int8" and comparison["max_abs"] > FLOAT_MAX_ABS:
@@ -354,20 +373,21 @@ def convert_onnx(path, out, precision, calibration=None, val=None, scale=None, p
     return metadata, comparison
 
 
-def torch_to_onnx(module, path, sample_size=PROBE):
-    """Export a PyTorch SR module (NCHW in, NCHW out) to ONNX with dynamic height and width, atomically."""
+def torch_to_onnx(module, path, sample_size=PROBE, dynamic=True):
+    """Export a PyTorch SR module (NCHW in, NCHW out) to ONNX, atomically: with dynamic height and width, or
+    (`dynamic=False`) fixed at `sample_size`."""
     import torch
 
     from edge_sr.atomic import atomic_write
 
     module = module.eval()
     sample = torch.zeros(1, 3, sample_size, sample_size)
-    dynamic = ({2: torch.export.Dim.DYNAMIC, 3: torch.export.Dim.DYNAMIC},)
+    shapes = ({2: torch.export.Dim.DYNAMIC, 3: torch.export.Dim.DYNAMIC},) if dynamic else None
 
     def export(tmp):
         with torch.no_grad():
             torch.onnx.export(module, (sample,), tmp, input_names=["lr"], output_names=["sr"],
-                              dynamic_shapes=dynamic, external_data=False, verbose=False)  # fmt: skip
+                              dynamic_shapes=shapes, external_data=False, verbose=False)  # fmt: skip
 
     atomic_write(path, export)
     return Path(path)

@@ -222,3 +222,28 @@ def test_model_and_onnx_are_alternatives(tmp_path):
     with pytest.raises(SystemExit):
         parse_args(["--fp32", "--out", "x.tflite"])
     assert parse_args(["--onnx", "m.onnx", "--int8", "--out", "x.tflite"]).model is None
+
+
+def test_the_benchmarks_pytorch_edsr_is_the_keras_edsr_and_reads_official_checkpoints(tmp_path, photo):
+    """benchmark onnx converts one network two ways: the PyTorch EDSR and the Keras EDSR converters.pytorch makes
+    from its weights must compute the same image, and an EDSR-PyTorch .pt file must load into it."""
+    torch = pytest.importorskip("torch")
+    from converters.pytorch import model_from_checkpoint
+    from converters.torch_edsr import EDSR, edsr_from_checkpoint
+
+    torch.manual_seed(0)
+    module = EDSR(2, num_blocks=2, num_features=8).eval()
+    lr = photo[200:232, 200:232].astype(np.float32)
+    with torch.no_grad():
+        expected = module(torch.from_numpy(lr).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
+    keras_model = model_from_checkpoint(module.state_dict())
+    assert np.abs(keras_model(lr[None]).numpy()[0] - expected).max() < 1e-3
+    torch.save({k: v for k, v in module.state_dict().items() if "mean" not in k}, tmp_path / "edsr_x2.pt")
+    loaded = edsr_from_checkpoint(tmp_path / "edsr_x2.pt")
+    with torch.no_grad():
+        assert torch.equal(
+            loaded(torch.from_numpy(lr).permute(2, 0, 1)[None]), module(torch.from_numpy(lr).permute(2, 0, 1)[None])
+        )
+    torch.save({"conv_first.weight": torch.zeros(8, 3, 3, 3)}, tmp_path / "other.pt")
+    with pytest.raises(EdgeSRError):
+        edsr_from_checkpoint(tmp_path / "other.pt")

@@ -37,10 +37,12 @@ FLOAT_MAX_ABS = 0.5
 
 
 def require(module):
-    """Import one of the optional extra's packages, or say how to install them."""
+    """Import one of the optional extra's packages (or torch), or say how to install them."""
     try:
         return importlib.import_module(module)
     except ImportError as error:
+        if module == "torch":
+            raise EdgeSRError("exporting a PyTorch model needs torch: pip install torch==2.13.0") from None
         raise EdgeSRError(f"ONNX conversion needs onnx, onnxruntime and onnx2tf ({error}): {INSTALL}") from None
 
 
@@ -376,18 +378,20 @@ def convert_onnx(path, out, precision, calibration=None, val=None, scale=None, p
 def torch_to_onnx(module, path, sample_size=PROBE, dynamic=True):
     """Export a PyTorch SR module (NCHW in, NCHW out) to ONNX, atomically: with dynamic height and width, or
     (`dynamic=False`) fixed at `sample_size`."""
-    import torch
-
     from edge_sr.atomic import atomic_write
 
+    torch = require("torch")
     module = module.eval()
     sample = torch.zeros(1, 3, sample_size, sample_size)
     shapes = ({2: torch.export.Dim.DYNAMIC, 3: torch.export.Dim.DYNAMIC},) if dynamic else None
 
     def export(tmp):
-        with torch.no_grad():
-            torch.onnx.export(module, (sample,), tmp, input_names=["lr"], output_names=["sr"],
-                              dynamic_shapes=shapes, external_data=False, verbose=False)  # fmt: skip
+        try:
+            with torch.no_grad():
+                torch.onnx.export(module, (sample,), tmp, input_names=["lr"], output_names=["sr"],
+                                  dynamic_shapes=shapes, external_data=False, verbose=False)  # fmt: skip
+        except ImportError as error:  # the default exporter needs onnxscript, which the extra installs
+            raise EdgeSRError(f"exporting to ONNX needs the ONNX extra ({error}): {INSTALL}") from None
 
     atomic_write(path, export)
     return Path(path)

@@ -300,9 +300,9 @@ def benchmark_ptq(args):
 def benchmark_onnx(args):
     from dataclasses import asdict
 
-    import torch
+    from converters.onnx import convert_onnx, require, torch_to_onnx
 
-    from converters.onnx import convert_onnx, torch_to_onnx
+    torch = require("torch")  # before converters.torch_edsr, which needs it
     from converters.pytorch import model_from_checkpoint
     from converters.torch_edsr import EDSR, edsr_from_checkpoint
     from edge_sr.calibration import CalibrationConfig, run_calibration

@@ -4,6 +4,7 @@ keras   parameters and FP Keras throughput (LR pixels per second) of model prese
 tflite  latency and peak memory of exported .tflite files in LiteRT, compared in one run
 qat     ODM vs min/max quantization-aware training and the ODM paper's ablations (PSNR, step time)
 ptq     2DQuant vs the PTQ baselines and TFLite's own int8 PTQ (PSNR, calibration time)
+onnx    one PyTorch EDSR to int8 TFLite two ways: onnx2tf (ONNX) and edge_sr (DOBI/2DQuant W8A8), PSNR and latency
 
     python -m edge_sr.benchmark tflite rdn_fp32.tflite rdn_int8.tflite --baseline rdn_fp32.tflite --size 128
 
@@ -296,6 +297,110 @@ def benchmark_ptq(args):
     return rows
 
 
+def benchmark_onnx(args):
+    from dataclasses import asdict
+
+    from converters.onnx import convert_onnx, require, torch_to_onnx
+
+    torch = require("torch")  # before converters.torch_edsr, which needs it
+    from converters.pytorch import model_from_checkpoint
+    from converters.torch_edsr import EDSR, edsr_from_checkpoint
+    from edge_sr.calibration import CalibrationConfig, run_calibration
+    from edge_sr.data import open_benchmark, write_image
+    from edge_sr.export import export_int8
+    from edge_sr.metrics import psnr
+    from edge_sr.runtime import TFLiteModel, upscale
+    from edge_sr.upscalers import to_uint8
+    from models_tf import save_model
+
+    out = Path(args.out)
+    if args.checkpoint:
+        module = edsr_from_checkpoint(args.checkpoint)
+        source = Path(args.checkpoint).name
+    else:
+        torch.manual_seed(args.seed)
+        module = EDSR(args.scale, args.blocks, args.features).eval()
+        source = f"EDSR {args.blocks}×{args.features}, random weights (seed {args.seed})"
+    scale = module.scale
+    onnx_path = torch_to_onnx(module, out / "edsr.onnx")
+    # onnx2tf int8: the ONNX path, calibrated on the same images as edge_sr's.
+    onnx2tf_path = out / "onnx2tf_int8.tflite"
+    _, onnx_check = convert_onnx(onnx_path, onnx2tf_path, "int8", calibration=args.calibration, scale=scale,
+                                 patches=args.patches, patch=args.patch)  # fmt: skip
+    # edge_sr: the same weights into the Keras EDSR, W8A8 calibration, full-integer export.
+    keras_path = out / "edsr.keras"
+    save_model(model_from_checkpoint(module.state_dict()), keras_path)
+    config = CalibrationConfig(
+        method=args.method, bits=8, per_channel=True, iterations=args.iterations, batch_size=args.batch_size,
+        init_batch_size=args.patches, lr_patch=args.patch,
+    )  # fmt: skip
+    run = {
+        "kind": "calibrate",
+        "model": str(keras_path),
+        "scale": scale,
+        "calibrate": asdict(config),
+        "data": {"calibration": args.calibration, "val": args.val or args.calibration[0], "calibration_batches": 1},
+    }
+    run_dir = out / f"w8a8-{args.method}"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_calibration(run, run_dir, validate_every=max(args.iterations, 1), checkpoint_every=max(args.iterations, 1))
+    edge_sr_path = out / f"edge_sr_{args.method}_int8.tflite"
+    export_int8(run_dir, edge_sr_path)
+
+    files = {"onnx2tf int8": onnx2tf_path, f"edge_sr {args.method} W8A8": edge_sr_path}
+    eval_folders = args.eval
+    if not eval_folders:  # scikit-image's bundled photos, as a bare HR folder
+        from skimage import data
+
+        for name in ("astronaut", "chelsea", "coffee", "rocket"):
+            write_image(out / "photos" / f"{name}.png", getattr(data, name)())
+        eval_folders = [out / "photos"]
+    models = {label: TFLiteModel(path, args.threads) for label, path in files.items()}
+    scores = {label: {} for label in ["PyTorch FP32", *files]}
+    for folder in eval_folders:
+        rows = {label: [] for label in scores}
+        for _, lr, hr in open_benchmark(folder, scale):
+            with torch.no_grad():
+                fp = to_uint8(module(torch.from_numpy(np.float32(lr)).permute(2, 0, 1)[None])[0].permute(1, 2, 0))
+            rows["PyTorch FP32"].append((float("inf"), psnr(fp, hr, shave=scale)))
+            for label, model in models.items():
+                sr = upscale(model, lr)
+                rows[label].append((psnr(sr, fp, shave=scale), psnr(sr, hr, shave=scale)))
+        for label, values in rows.items():
+            scores[label][Path(folder).name] = np.mean(values, axis=0).tolist()
+
+    image = _lr_image(args.size)
+    calls = [lambda model=model: upscale(model, image) for model in models.values()]
+    times = dict(zip(files, time_alternating(calls, args.runs, args.warmup), strict=True))
+    baseline = times[f"edge_sr {args.method} W8A8"]
+    sets = [Path(folder).name for folder in eval_folders]
+    table, results = [], []
+    for label in scores:
+        timing = summarize(times[label]) if label in times else None
+        ratio = float(np.median(np.divide(times[label], baseline))) if label in times else None
+        results.append({"model": label, "psnr": scores[label], **(timing or {}), "ratio_to_edge_sr": ratio})
+        table.append(
+            (
+                label,
+                *(f"{scores[label][n][0]:.2f}" if label in files else "-" for n in sets),
+                *(f"{scores[label][n][1]:.2f}" for n in sets),
+                "-" if timing is None else f"{timing['median_s'] * 1e3:.1f}",
+                "-" if ratio is None else f"{ratio:.2f}",
+            )
+        )
+    height, width = args.size
+    print(
+        f"{source}, ×{scale}; calibrated on {', '.join(args.calibration)} ({args.patches} LR patches of "
+        f"{args.patch}×{args.patch}); onnx2tf's file against onnxruntime: {onnx_check['psnr']:.2f} dB. LiteRT "
+        f"{args.threads} threads, {width}×{height} LR, median of {args.runs} alternating rounds; "
+        f"{machine_description()}"
+    )
+    headers = ["model", *(f"{n} PSNR vs FP" for n in sets), *(f"{n} PSNR vs HR" for n in sets), "median ms",
+               "× edge_sr"]  # fmt: skip
+    print(format_table(headers, table))
+    return {"source": source, "onnx2tf_vs_onnxruntime": onnx_check, "rows": results}
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m edge_sr.benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -355,14 +460,33 @@ def parse_args(argv):
     ptq.add_argument("--patch", type=int, default=64, help="DQC LR patch (default 64)")
     ptq.add_argument("--out", required=True, help="folder for the run directories and the TFLite file")
     ptq.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
+    onnx = commands.add_parser("onnx", help="one PyTorch EDSR to int8 two ways: onnx2tf vs edge_sr, PSNR and latency")
+    onnx.add_argument("--checkpoint", help="an official EDSR-PyTorch .pt file (default: random weights)")
+    onnx.add_argument("--scale", type=int, default=2, help="random-weight EDSR's scale (default 2)")
+    onnx.add_argument("--blocks", type=int, default=16, help="random-weight EDSR's residual blocks (default 16)")
+    onnx.add_argument("--features", type=int, default=64, help="random-weight EDSR's features (default 64)")
+    onnx.add_argument("--seed", type=int, default=0)
+    onnx.add_argument("--calibration", nargs="+", required=True, metavar="FOLDER", help="HR calibration images")
+    onnx.add_argument("--val", help="edge_sr calibration's validation folder (default: the first --calibration)")
+    onnx.add_argument("--eval", nargs="+", metavar="FOLDER", help="benchmark folders (default: scikit-image photos)")
+    onnx.add_argument("--method", choices=("dobi", "2dquant"), default="dobi", help="edge_sr's W8A8 (default dobi)")
+    onnx.add_argument("--iterations", type=int, default=50, help="2dquant's DQC steps (default 50)")
+    onnx.add_argument("--batch-size", type=int, default=4, help="2dquant's DQC batch (default 4)")
+    onnx.add_argument("--patches", type=int, default=32, help="calibration LR patches for both (default 32)")
+    onnx.add_argument("--patch", type=int, default=48, help="calibration LR patch size (default 48)")
+    onnx.add_argument("--size", type=parse_size, default=(128, 128), help="LR size for latency: N or WxH (default 128)")
+    onnx.add_argument("--threads", type=int, default=2)
+    onnx.add_argument("--runs", type=int, default=10, help="timed rounds (default 10)")
+    onnx.add_argument("--warmup", type=int, default=2, help="untimed rounds first (default 2)")
+    onnx.add_argument("--out", required=True, help="folder for the ONNX, Keras, run and TFLite files")
+    onnx.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    results = {"keras": benchmark_keras, "qat": benchmark_qat, "ptq": benchmark_ptq, "tflite": benchmark_tflite}[
-        args.command
-    ](args)
+    commands = {"keras": benchmark_keras, "qat": benchmark_qat, "ptq": benchmark_ptq, "tflite": benchmark_tflite}
+    results = {**commands, "onnx": benchmark_onnx}[args.command](args)
     if args.json:
         write_json(args.json, {"machine": machine_description(), "results": results})
 

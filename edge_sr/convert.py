@@ -3,12 +3,17 @@
     python -m edge_sr.convert zoo:isr-rdn-psnr-small-x2 --out rdn.tflite --fp32
     python -m edge_sr.convert swinir.keras --out swinir.tflite --fp16 --tile 64
     python -m edge_sr.convert runs/2dquant-w8 --out rdn_int8.tflite --int8
+    python -m edge_sr.convert --onnx my_sr.onnx --int8 --calib ../shared/data/BSD68/HR --out my_sr_int8.tflite
 
 --int8 takes a `train` or `calibrate` run directory and writes a full-integer model that keeps every learned
 range (k-bit weights as int8 values on the k-bit grid, k-bit activations clamped on their k-bit step); every
 other tensor gets an 8-bit range from the run's own images. The file is then checked against its Keras
 fake-quant reference on the validation images (the run's, or --val), and which ops XNNPACK runs is listed.
 CNNs take any image size; SwinIR is exported at a fixed tile (`--tile`) and run tile by tile.
+
+--onnx takes your own SR network as ONNX (NCHW RGB, as PyTorch exports it) and converts it with onnx2tf, offline,
+calibrated (--int8) on LR patches made with the exact bicubic from --calib; the file is then compared with the
+ONNX model in onnxruntime. Needs the optional extra (requirements-onnx.txt).
 """
 
 import argparse
@@ -23,7 +28,11 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m edge_sr.convert", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("model", help="zoo:NAME, a .keras file, official weights or a preset (see edge_sr.sources)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "model", nargs="?", help="zoo:NAME, a .keras file, official weights or a preset (see edge_sr.sources)"
+    )
+    source.add_argument("--onnx", type=Path, help="your own SR model as an ONNX file (NCHW RGB in and out)")
     parser.add_argument("--out", required=True, type=Path, help="the .tflite file to write")
     precision = parser.add_mutually_exclusive_group(required=True)
     for flag, help_text in (
@@ -36,15 +45,54 @@ def parse_args(argv):
     parser.add_argument("--tile", type=int, help="fixed LR input size (required for SwinIR; CNNs default to any size)")
     parser.add_argument("--scale", type=int, help="upscaling factor: required for a preset, checked for the others")
     parser.add_argument("--io", choices=IO_TYPES, default="uint8", help="--int8 input/output type (default uint8)")
-    parser.add_argument("--val", help="--int8: benchmark folder for the parity check (default: the run's)")
+    parser.add_argument(
+        "--val", help="--int8 / --onnx: benchmark folder for the parity check (default: the run's / --calib patches)"
+    )
+    onnx = parser.add_argument_group("--onnx")
+    onnx.add_argument("--calib", nargs="+", metavar="FOLDER", help="HR images whose LR patches calibrate --int8")
+    pixels = "the ONNX model's pixels: 255 for [0, 255] (default; EDSR-PyTorch), 1 for [0, 1] (BasicSR)"
+    onnx.add_argument("--pixel-range", type=int, choices=(255, 1), default=255, help=pixels)
+    onnx.add_argument("--calib-patches", type=int, default=32, help="LR patches to calibrate with (default 32)")
+    onnx.add_argument("--patch", type=int, default=64, help="LR patch size (default 64; a fixed-size model: its own)")
     return parser.parse_args(argv)
+
+
+def convert_onnx_checked(args):
+    """--onnx: onnx2tf conversion and its comparison with onnxruntime."""
+    from converters.onnx import convert_onnx
+
+    if args.precision not in ("fp32", "int8"):
+        raise EdgeSRError(f"--onnx converts to --fp32 or --int8, not --{args.precision}")
+    if args.tile is not None:
+        raise EdgeSRError("--tile does not apply to --onnx: a model exported at a fixed square size runs in tiles")
+    metadata, result = convert_onnx(args.onnx, args.out, args.precision, calibration=args.calib, val=args.val,
+                                    scale=args.scale, pixel_range=args.pixel_range, io=args.io,
+                                    patches=args.calib_patches, patch=args.patch)  # fmt: skip
+    print_delegation(args.out)
+    print(
+        f"against onnxruntime on {result['images']} LR images: PSNR {result['psnr']:.2f} dB, max |Δ| "
+        f"{result['max_abs']:.3g}, {100 * result['within_1']:.2f} % of uint8 values within 1 level"
+    )
+    if result["input_range"] is not None:
+        low, high = result["input_range"]
+        note = "" if low <= 0 and high >= 255 else ": pixels outside it are clipped (calibrate on more varied images)"
+        print(f"{metadata['io']} input covers pixels {low:.1f} to {high:.1f}{note}")
+    return metadata
+
+
+def print_delegation(path):
+    from edge_sr.runtime import delegation_report
+
+    report = delegation_report(path)
+    for where, label in (("delegated", "XNNPACK runs"), ("builtin", "builtin kernels run")):
+        ops = ", ".join(f"{count}× {name}" for name, count in sorted(report[where].items())) or "nothing"
+        print(f"{label}: {ops}")
 
 
 def export_int8_checked(args):
     """--int8: export, delegation report, parity check (an error when the file strays from its reference)."""
     from edge_sr.export import PARITY_MAX_DPSNR, check_parity, export_int8
     from edge_sr.rundir import read_run
-    from edge_sr.runtime import delegation_report
 
     if not Path(args.model, "run.json").is_file():
         raise EdgeSRError(
@@ -53,10 +101,7 @@ def export_int8_checked(args):
             "--method dobi ..."
         )
     metadata, deployed = export_int8(args.model, args.out, io=args.io, tile=args.tile)
-    report = delegation_report(args.out)
-    for where, label in (("delegated", "XNNPACK runs"), ("builtin", "builtin kernels run")):
-        ops = ", ".join(f"{count}× {name}" for name, count in sorted(report[where].items())) or "nothing"
-        print(f"{label}: {ops}")
+    print_delegation(args.out)
     val = args.val or read_run(args.model)["data"]["val"]
     parity = check_parity(deployed, args.out, val, metadata["scale"])
     print(
@@ -75,7 +120,9 @@ def export_int8_checked(args):
 def main(argv=None):
     args = parse_args(argv)
     check_tflite_path(args.out)  # before the slow part
-    if args.precision == "int8":
+    if args.onnx is not None:
+        metadata = convert_onnx_checked(args)
+    elif args.precision == "int8":
         metadata = export_int8_checked(args)
     else:
         model = load_source_model(args.model, args.scale)

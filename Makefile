@@ -8,7 +8,7 @@ REQS := requirements.txt requirements-dev.txt requirements-onnx.txt
 NODEPS := requirements-onnx-nodeps.txt
 STAMP := $(VENV)/.installed-$(shell cat $(REQS) $(NODEPS) | sha256sum | cut -c1-16)
 
-.PHONY: demo test test-java lint venv clean
+.PHONY: demo demo-screenshot test test-java lint venv clean
 
 venv: $(STAMP)
 
@@ -24,6 +24,11 @@ $(STAMP): $(REQS) $(NODEPS)
 # The whole pipeline on the zoo RDN (or the bundled EDSR offline): demo_out/report.html. About 15 minutes on 2 cores.
 demo: $(STAMP)
 	$(PY) -m edge_sr.demo --out demo_out
+
+# A picture of the report, from headless Chromium (Debian: apt-get install chromium).
+demo-screenshot:
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --disable-background-networking \
+		--window-size=1400,2400 --screenshot=$(CURDIR)/demo_out/report.png file://$(CURDIR)/demo_out/report.html
 
 test: $(STAMP)
 	$(PY) -m ruff check .

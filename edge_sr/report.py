@@ -13,7 +13,7 @@ from PIL import Image
 
 from edge_sr.atomic import atomic_write
 
-CROP = 96  # HR pixels on a side of each comparison crop
+CROP = 80  # HR pixels on a side of each comparison crop
 CROP_ZOOM = 2  # shown enlarged, pixel for pixel
 COLORS = {"2dquant": "#1f77b4", "odm": "#d62728", "tflite-ptq": "#7f7f7f"}
 
@@ -84,7 +84,7 @@ def _svg(width, height, body):
     )
 
 
-def psnr_bits_chart(results, set_name, width=420, height=280):
+def psnr_bits_chart(results, set_name, width=420, height=300):
     """PSNR against bits for each method on one set, with FP32 and bicubic as horizontal references."""
     rows = {row["key"]: row for row in results["rows"]}
     psnr = {key: row["scores"][set_name]["psnr"] for key, row in rows.items()}
@@ -95,7 +95,7 @@ def psnr_bits_chart(results, set_name, width=420, height=280):
             series.setdefault(method, []).append((row["bits"], psnr[row["key"]]))
     values = list(psnr.values())
     low, high = min(values) - 0.5, max(values) + 0.5
-    left, right, top, bottom = 48, width - 110, 20, height - 36
+    left, right, top, bottom = 48, width - 60, 20, height - 56
     bits_axis = [2, 3, 4, 5, 6, 7, 8]
 
     def x(bits):
@@ -121,7 +121,9 @@ def psnr_bits_chart(results, set_name, width=420, height=280):
         path = " ".join(f"{x(b):.1f},{y(v):.1f}" for b, v in points)
         parts.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
         parts += [f'<circle cx="{x(b):.1f}" cy="{y(v):.1f}" r="4" fill="{color}"/>' for b, v in points]
-        parts.append(f'<text x="{right + 4}" y="{top + 14 * index + 10}" fill="{color}">{html.escape(method)}</text>')
+        legend = left + 110 * index  # one row under the axis
+        parts.append(f'<circle cx="{legend + 5}" cy="{height - 12}" r="4" fill="{color}"/>')
+        parts.append(f'<text x="{legend + 13}" y="{height - 8}" fill="{color}">{html.escape(method)}</text>')
     return _svg(width, height, "".join(parts))
 
 

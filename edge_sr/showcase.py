@@ -31,17 +31,17 @@ VAL_CROPS = (("stereo_motorcycle", 0.5, 0.5), ("hubble_deep_field", 0.3, 0.6))  
 
 @dataclass(frozen=True)
 class DemoSettings:
-    dqc_iterations: int = 30  # 2DQuant's distillation steps (the paper: 3000 of batch 32, a GPU job)
+    dqc_iterations: int = 20  # 2DQuant's distillation steps (the paper: 3000 of batch 32, a GPU job)
     dqc_batch: int = 4
     lr_patch: int = 32  # LR patches for calibration (DOBI's batch holds 32 of them)
     qat_iterations: int = 40  # ODM steps (the paper: 60K of batch 8)
     qat_batch: int = 4
-    qat_hr_patch: int = 64
+    qat_hr_patch: int = 48
     val_crop: int = 128  # HR size of the validation crops that pick the best bounds/weights
     photo_size: int | None = None  # centre-crop every photo to this HR size (None: whole photos)
     shared_sets: bool = True  # also evaluate on ../shared/data Set5 and Set14 when present
     bench_size: int = 128  # LR side of the latency image
-    bench_runs: int = 10
+    bench_runs: int = 6
     bench_warmup: int = 2
     threads: int = 2
 

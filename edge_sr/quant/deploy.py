@@ -5,6 +5,8 @@ placement leaves in float, so that the whole model is an integer graph (what `co
   conv + ReLU, so the range after the ReLU is the one that exists);
 - the kernels of the convs and linears outside the placement get 8-bit per-channel symmetric quantizers;
 - the model output is quantized on [0, 255] with step 1: the uint8 pixels an image file holds;
+- layers that XNNPACK would leave to LiteRT's builtin kernels become equivalents that it runs (a concatenation of
+  more than 5 inputs → nested ones, nearest-neighbour upsampling → channel repeats + depth-to-space);
 - the tensors a concatenation joins share one range (TFLite's int8 CONCATENATION and XNNPACK require it): a
   tensor joins the range of the first concatenation that reads it; later ones read a requantised copy (RDN's
   global fusion reads every block output, each already in its dense block's range: one shared range would be
@@ -21,6 +23,7 @@ import tf_keras as keras
 from edge_sr.errors import EdgeSRError
 from edge_sr.quant.layers import InputQuantizeWrapper, OutputQuantizer
 from edge_sr.quant.quantizer import bypass_quantizers, observe_quantizers
+from models_tf.layers import xnnpack_equivalent
 
 _ACTIVATIONS = (keras.layers.ReLU, keras.layers.Activation, keras.layers.LeakyReLU)
 _WEIGHTED = (keras.layers.Conv2D, keras.layers.Dense)
@@ -43,6 +46,7 @@ def deploy_model(model, batches):
     def complete(layer):
         only_activations = bool(_consumers(layer)) and all(isinstance(c, _ACTIVATIONS) for c in _consumers(layer))
         plain_weights = isinstance(layer, _WEIGHTED) and not isinstance(layer, InputQuantizeWrapper)
+        layer = xnnpack_equivalent(layer) or layer
         if only_activations and not plain_weights:
             return layer
         return OutputQuantizer(

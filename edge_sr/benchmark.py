@@ -2,6 +2,7 @@
 
 keras   parameters and FP Keras throughput (LR pixels per second) of model presets
 tflite  latency and peak memory of exported .tflite files in LiteRT, compared in one run
+int8    int8 against fp32 of one model beside XNNPACK's own conv kernels; op profile, tiled peak memory
 qat     ODM vs min/max quantization-aware training and the ODM paper's ablations (PSNR, step time)
 ptq     2DQuant vs the PTQ baselines and TFLite's own int8 PTQ (PSNR, calibration time)
 onnx    one PyTorch EDSR to int8 TFLite two ways: onnx2tf (ONNX) and edge_sr (DOBI/2DQuant W8A8), PSNR and latency
@@ -12,7 +13,6 @@ tflite times every model in alternating rounds (each round runs each model once,
 every other round) so that the machine's drifts and bursts hit all models alike; a ratio to the baseline is the
 median of the per-round ratios. Peak memory is the RSS high-water mark of a fresh process that loads the model
 and upscales one image; "model MiB" subtracts what that process held before loading the model.
-An op-level profile is not available yet.
 """
 
 import argparse
@@ -193,6 +193,151 @@ def benchmark_tflite(args):
     headers = ["model", "XNNPACK", "LR size", "median ms", "p90 ms", "× baseline", "peak MiB", "model MiB", "MB"]
     print(format_table(headers, rows))
     return results
+
+
+def conv_stack_files(width, depth, folder):
+    """XNNPACK's kernel reference for a CNN: `depth` 3×3 convs of `width` channels with ReLU between (3 channels
+    in and out), written to `folder` as fp32 and as int8 (TFLite's own PTQ, uint8 I/O): {"fp32": path, "int8": path}.
+    Its int8/fp32 time is what the conv kernels alone give on this CPU."""
+    import tf_keras as keras
+
+    from edge_sr.export import build_metadata, default_ptq_tflite, float_tflite, write_tflite
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((None, None, 3))
+    x = inputs
+    for k in range(depth):
+        last = k == depth - 1
+        x = keras.layers.Conv2D(3 if last else width, 3, padding="same", activation=None if last else "relu",
+                                kernel_initializer="he_normal")(x)  # fmt: skip
+    model = keras.Model(inputs, x)
+    images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype(np.float32)
+    config = {"arch": f"{depth}×conv3x3-{width}", "scale": 1}
+    paths = {}
+    for precision, content, bits, io in (
+        ("fp32", float_tflite(model), 32, "float32"),
+        ("int8", default_ptq_tflite(model, images), 8, "uint8"),
+    ):
+        paths[precision] = Path(folder) / f"conv-stack-{precision}.tflite"
+        metadata = build_metadata(config, precision, {"weights": bits, "activations": bits}, io, source="benchmark")
+        write_tflite(paths[precision], content, metadata)
+    return paths
+
+
+def profile_by_op(profile):
+    """{(op, delegated): [count, seconds]} of an op_profile."""
+    totals = {}
+    for entry in profile:
+        total = totals.setdefault((entry["op"], entry["delegated"]), [0, 0.0])
+        total[0] += 1
+        total[1] += entry["median_s"]
+    return totals
+
+
+def benchmark_int8(args):
+    """int8 against fp32 of one model, beside a stack of 3×3 convs of the model's width and depth: XNNPACK's own
+    int8/fp32 on this CPU, which a graph that adds no overhead matches."""
+    import tempfile
+    from collections import Counter
+
+    from edge_sr.runtime import TFLiteModel, conv_filters, upscale
+
+    if args.runs < 1 or args.warmup < 0:
+        raise EdgeSRError("--runs must be at least 1 and --warmup at least 0")
+    models = {"model fp32": args.fp32_model, "model int8": args.int8_model}
+    scale = TFLiteModel(args.fp32_model).scale
+    if TFLiteModel(args.int8_model).scale != scale:
+        raise EdgeSRError(f"{args.fp32_model} and {args.int8_model} upscale by different factors: not one model")
+    filters = conv_filters(args.fp32_model)
+    if not filters:
+        raise EdgeSRError(f"{args.fp32_model} has no CONV_2D: the conv-stack reference is for CNNs")
+    width, depth = Counter(shape[0] for shape in filters).most_common(1)[0][0], len(filters)
+    with tempfile.TemporaryDirectory() as folder:
+        stack = conv_stack_files(width, depth, folder)
+        files = {**models, "conv stack fp32": stack["fp32"], "conv stack int8": stack["int8"]}
+        image = _lr_image(args.size)
+        calls = []
+        for path in files.values():
+            model = TFLiteModel(path, args.threads)
+            calls.append(lambda model=model: upscale(model, image))
+        times = dict(zip(files, time_alternating(calls, args.runs, args.warmup), strict=True))
+        sizes = {name: Path(path).stat().st_size for name, path in files.items()}
+    ratios = {  # paired: the median of the per-round ratios
+        what: float(np.median(np.divide(times[f"{what} int8"], times[f"{what} fp32"])))
+        for what in ("model", "conv stack")
+    }
+    results = {
+        "size": list(args.size),
+        "threads": args.threads,
+        "conv_stack": {"width": width, "depth": depth},
+        "files": {
+            name: {"path": str(path), "bytes": sizes[name], **summarize(times[name])} for name, path in files.items()
+        },
+        "int8_over_fp32": ratios,
+        "gap": ratios["model"] - ratios["conv stack"],
+    }
+    height, width_px = args.size
+    print(
+        f"LiteRT + XNNPACK, {args.threads} threads, {width_px}×{height} LR, median and p90 of {args.runs} alternating "
+        f"rounds after {args.warmup}; conv stack: {depth} 3×3 convs of {width} channels; {machine_description()}"
+    )
+    rows = [
+        (name, Path(files[name]).name if name in models else "-", f"{1e3 * np.median(times[name]):.1f}",
+         f"{1e3 * np.percentile(times[name], 90):.1f}", f"{sizes[name] / 1e6:.2f}")
+        for name in files
+    ]  # fmt: skip
+    print(format_table(["", "file", "median ms", "p90 ms", "MB"], rows))
+    print(
+        f"int8 / fp32, median of the per-round ratios: model {ratios['model']:.3f}, conv stack "
+        f"{ratios['conv stack']:.3f} (gap {results['gap']:+.3f})"
+    )
+    if args.profile:
+        results["op_profile"] = print_op_profiles(models, args.size, args.threads, args.profile_runs)
+    if args.memory:
+        results["memory"] = print_tiled_memory(models, args.memory, args.tile, args.threads, scale)
+    return results
+
+
+def print_op_profiles(models, size, threads, runs):
+    """Profile every op of each file ({label: path}), print the time per op type side by side; the profiles."""
+    from edge_sr.runtime import op_profile
+
+    profiles = {
+        name: op_profile(path, size, threads, runs=runs)
+        for name, path in progress(list(models.items()), desc="op profiles")
+    }
+    totals = {name: profile_by_op(profile) for name, profile in profiles.items()}
+    last = list(models)[-1]  # sorted by, and shares of, the last file's time
+    keys = sorted({key for by_op in totals.values() for key in by_op}, key=lambda k: -totals[last].get(k, (0, 0))[1])
+    sums = {name: sum(seconds for _, seconds in by_op.values()) for name, by_op in totals.items()}
+    rows = []
+    for key in keys:
+        cells = []
+        for name in models:
+            count, seconds = totals[name].get(key, (0, 0.0))
+            cells += [count or "-", f"{1e3 * seconds:.2f}" if count else "-"]
+        share = totals[last].get(key, (0, 0.0))[1] / sums[last]
+        rows.append((key[0], "XNNPACK" if key[1] else "builtin", *cells, f"{100 * share:.1f}"))
+    rows.append(("all ops", "", *(cell for name in models for cell in ("", f"{1e3 * sums[name]:.1f}")), "100.0"))
+    headers = ["op", "runs on", *(f"{name} {what}" for name in models for what in ("ops", "ms")), f"{last} %"]
+    print(f"op profile: each op alone, median of {runs} runs")
+    print(format_table(headers, rows))
+    return profiles
+
+
+def print_tiled_memory(models, size, tiles, threads, scale):
+    """Peak memory of upscaling one `size` image in each of `tiles`, per file, each in a fresh process."""
+    spawn = multiprocessing.get_context("spawn")  # a fresh process per measurement: its own high-water mark
+    memory, rows = [], []
+    for name, path in models.items():
+        for tile in tiles:
+            with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+                before, peak = pool.submit(peak_memory, path, size, threads, True, tile, None).result()
+            memory.append({"model": str(path), "tile": tile, "peak_rss_mib": peak, "before_rss_mib": before})
+            rows.append((name, tile, *(("-", "-") if peak is None else (f"{peak:.0f}", f"{peak - before:.0f}"))))
+    print(f"peak memory of upscaling one {size[1]}×{size[0]} image ×{scale} in tiles:")
+    print(format_table(["", "LR tile", "peak MiB", "model MiB"], rows))
+    return memory
 
 
 def benchmark_qat(args):
@@ -428,6 +573,18 @@ def parse_args(argv):
     tflite.add_argument("--warmup", type=int, default=2, help="untimed rounds first (default 2)")
     tflite.add_argument("--scale", type=int, help="the scale, for .tflite files without their metadata file")
     tflite.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
+    int8 = commands.add_parser("int8", help="int8 against fp32 of one model, beside XNNPACK's own conv kernels")
+    int8.add_argument("fp32_model", help="the model's fp32 .tflite")
+    int8.add_argument("int8_model", help="its int8 .tflite")
+    int8.add_argument("--size", type=parse_size, default=(128, 128), help="LR size: N or WxH (default 128)")
+    int8.add_argument("--threads", type=int, default=2)
+    int8.add_argument("--runs", type=int, default=20, help="timed rounds (default 20)")
+    int8.add_argument("--warmup", type=int, default=2, help="untimed rounds first (default 2)")
+    int8.add_argument("--profile", action="store_true", help="also time every op of both models alone")
+    int8.add_argument("--profile-runs", type=int, default=5, help="timed runs of each op (default 5)")
+    int8.add_argument("--memory", type=parse_size, metavar="WxH", help="also the peak memory of upscaling this size")
+    int8.add_argument("--tile", type=int, nargs="+", default=[256], help="LR tiles for --memory (default 256)")
+    int8.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
     from edge_sr.training import ABLATIONS
 
     qat = commands.add_parser("qat", help="ODM vs min/max QAT and the paper's ablations, same data and steps")
@@ -485,8 +642,15 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    commands = {"keras": benchmark_keras, "qat": benchmark_qat, "ptq": benchmark_ptq, "tflite": benchmark_tflite}
-    results = {**commands, "onnx": benchmark_onnx}[args.command](args)
+    commands = {
+        "keras": benchmark_keras,
+        "qat": benchmark_qat,
+        "ptq": benchmark_ptq,
+        "tflite": benchmark_tflite,
+        "int8": benchmark_int8,
+        "onnx": benchmark_onnx,
+    }
+    results = commands[args.command](args)
     if args.json:
         write_json(args.json, {"machine": machine_description(), "results": results})
 

@@ -162,13 +162,30 @@ def run_converter(converter):
         raise EdgeSRError(f"the TFLite converter cannot convert this model ({reason})") from None
 
 
+def xnnpack_graph(model):
+    """`model` with every layer that XNNPACK would leave to LiteRT's builtin kernels replaced by an equivalent
+    that it runs (models_tf.layers.xnnpack_equivalent): the same numbers from the same weights."""
+    import tf_keras as keras
+
+    from models_tf.layers import xnnpack_equivalent
+
+    if not any(xnnpack_equivalent(layer) for layer in model.layers):
+        return model
+    clone = keras.models.clone_model(
+        model, clone_function=lambda layer: xnnpack_equivalent(layer) or layer.__class__.from_config(layer.get_config())
+    )
+    clone.set_weights(model.get_weights())  # the replaced layers hold none, so the order is the same
+    clone.edge_sr_config = getattr(model, "edge_sr_config", None)
+    return clone
+
+
 def float_tflite(model, precision="fp32", tile=None):
-    """TFLite bytes of `model` at a float precision (see FLOAT_PRECISIONS)."""
+    """TFLite bytes of `model` at a float precision (see FLOAT_PRECISIONS), in the ops XNNPACK runs."""
     import tensorflow as tf
 
     if precision not in FLOAT_PRECISIONS:
         raise EdgeSRError(f"unknown precision {precision!r}; choose one of {', '.join(FLOAT_PRECISIONS)}")
-    converter = tflite_converter(model, tile)
+    converter = tflite_converter(xnnpack_graph(model), tile)
     if precision != "fp32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]  # without a representative dataset: weights only
     if precision == "fp16":
@@ -247,10 +264,12 @@ def _constant_fake_quant(site):
         return lambda _: tf.quantization.fake_quant_with_min_max_vars(values, low, high, narrow_range=True)
     top = float(grid_lower + (quantizer.levels - 1) * step)
     low, high = float(grid_lower), float(grid_lower + 255 * step)
-    # The minimum also keeps the converter from merging this fake quant into the one where the tensor was made:
-    # the requantisation between the two must stay (at 8 bits the minimum changes no value).
     if site.site == "output":  # a deploy-completion 8-bit quantizer where the tensor is made
         return lambda x: tf.quantization.fake_quant_with_min_max_vars(x, low, high)
+    # A fake quant right after another one is dropped by the converter, so an op between them must keep the
+    # requantisation: the clamp to the k-bit top. At 8 bits it changes no value, and `int8_tflite` takes it out
+    # of the file again (XNNPACK has no int8 MINIMUM); a value-preserving op would not do, as the converter
+    # merges identical ones on one tensor, and with them the requantisations of its different consumers.
     return lambda x: tf.quantization.fake_quant_with_min_max_vars(tf.minimum(x, top), low, high)
 
 
@@ -277,7 +296,59 @@ def int8_tflite(deployed, io="uint8", tile=None):
     )
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.inference_input_type = converter.inference_output_type = getattr(tf, io)
-    return run_converter(converter)
+    return without_noop_minimums(run_converter(converter))
+
+
+def without_noop_minimums(content):
+    """TFLite bytes without the int8 MINIMUMs that change no value (`_noop_minimum_input`): their consumers read
+    their input instead."""
+    from ai_edge_litert.tools.flatbuffer_utils import convert_object_to_bytearray, read_model_from_bytearray
+
+    model = read_model_from_bytearray(bytearray(content))
+    changed = False
+    for graph in model.subgraphs:
+        replaced, operators = {}, []  # output of a removed minimum → its input
+        for op in graph.operators:
+            op.inputs = [replaced.get(i, i) for i in op.inputs]
+            source = _noop_minimum_input(model, graph, op)
+            if source is None:
+                operators.append(op)
+            else:
+                replaced[op.outputs[0]] = source
+        graph.operators = operators
+        changed = changed or bool(replaced)
+    return bytes(convert_object_to_bytearray(model)) if changed else content
+
+
+def _noop_minimum_input(model, graph, op):
+    """The input of `op` if `op` is the minimum of an int8 tensor and a constant at the top of that tensor's grid,
+    with its output on the same grid (so it changes no value); else None."""
+    import numpy as np
+    from ai_edge_litert.tools.flatbuffer_utils import opcode_to_name
+
+    if opcode_to_name(model, op.opcodeIndex) != "MINIMUM" or len(op.inputs) != 2 or op.outputs[0] in graph.outputs:
+        return None
+    tensors = graph.tensors
+    constants = [i for i in op.inputs if model.buffers[tensors[i].buffer].data is not None]
+    if len(constants) != 1:
+        return None
+    (bound,), (value,) = constants, [i for i in op.inputs if i not in constants]
+    grids = {_int8_grid(tensors[i]) for i in (value, bound, op.outputs[0])}
+    if len(grids) != 1 or None in grids:
+        return None
+    return value if np.frombuffer(bytes(model.buffers[tensors[bound].buffer].data), np.int8).min() == 127 else None
+
+
+def _int8_grid(tensor):
+    """(scale, zero point) of a per-tensor quantized int8 tensor, else None."""
+    from ai_edge_litert.schema_py_generated import TensorType
+
+    quantization = tensor.quantization
+    if tensor.type != TensorType.INT8 or quantization is None or quantization.scale is None:
+        return None
+    if len(quantization.scale) != 1:
+        return None
+    return float(quantization.scale[0]), int(quantization.zeroPoint[0])
 
 
 # The parity gate is the PSNR difference. The share of output values within 1 LSB is reported, not gated: in a

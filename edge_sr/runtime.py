@@ -280,3 +280,117 @@ def delegation_report(path, size=64):
         if op["op_name"] != "DELEGATE":
             report["delegated" if tuple(op["outputs"]) in delegated else "builtin"][op["op_name"]] += 1
     return report
+
+
+def op_profile(path, size, threads=2, xnnpack=True, runs=5, warmup=1):
+    """Seconds per op of a .tflite file on an LR image of `size` (h, w): [{"op", "output", "delegated",
+    "median_s"}] in graph order.
+
+    LiteRT's Python package exposes no per-op profiler, so each op is cut out of the file as a one-op model with
+    the tensor shapes it has at this size, and timed alone (`runs` invokes after `warmup`) in LiteRT, through
+    XNNPACK when XNNPACK takes the op ("delegated"). Data tensors get random values (the kernels' speed does not
+    depend on them); integer tensors computed at run time (shapes, sizes) get the values a real run gives them.
+    What an op costs inside the whole graph (cache state, XNNPACK's fusions) can differ a little: compare the
+    ops' sum with the whole model's time.
+    """
+    import copy
+
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools.flatbuffer_utils import (
+        convert_object_to_bytearray,
+        opcode_to_name,
+        read_model_from_bytearray,
+    )
+
+    from edge_sr.benchmarking import time_calls
+
+    model = read_model_from_bytearray(bytearray(Path(path).read_bytes()))
+    if len(model.subgraphs) != 1:
+        raise EdgeSRError(f"{path} has {len(model.subgraphs)} subgraphs; the op profile reads single-graph models")
+    graph = model.subgraphs[0]
+    constant = {i for i, tensor in enumerate(graph.tensors) if model.buffers[tensor.buffer].data is not None}
+    computed = [  # integer tensors made at run time: make them outputs, so that one run gives their values
+        i
+        for i, tensor in enumerate(graph.tensors)
+        if tensor.type in (schema.TensorType.INT32, schema.TensorType.INT64) and i not in constant
+    ]
+    outputs, graph.outputs = graph.outputs, [*graph.outputs, *(i for i in computed if i not in graph.outputs)]
+    reference = Interpreter(
+        model_content=bytes(convert_object_to_bytearray(model)),
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
+    graph.outputs = outputs
+    image = reference.get_input_details()[0]
+    if min(image["shape_signature"][1:3]) < 0:
+        reference.resize_tensor_input(image["index"], (1, *size, 3), strict=True)
+    reference.allocate_tensors()
+    rng = np.random.default_rng(0)
+    reference.set_tensor(image["index"], _random_tensor(reference.get_input_details()[0], rng))
+    reference.invoke()
+    shapes = {detail["index"]: list(detail["shape"]) for detail in reference.get_tensor_details()}
+    values = {i: reference.get_tensor(i) for i in computed}
+    del reference
+
+    resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    profile = []
+    for op in graph.operators:
+        used = list(dict.fromkeys(i for i in (*op.inputs, *op.outputs) if i >= 0))
+        new_index = {old: new for new, old in enumerate(used)}
+        one = schema.ModelT()
+        one.version, one.operatorCodes, one.buffers = model.version, model.operatorCodes, [schema.BufferT()]
+        subgraph = schema.SubGraphT()
+        subgraph.tensors = []
+        for old in used:
+            tensor = copy.copy(graph.tensors[old])
+            tensor.shape, tensor.shapeSignature = shapes[old], None
+            if old in constant:
+                one.buffers.append(model.buffers[tensor.buffer])
+                tensor.buffer = len(one.buffers) - 1
+            else:
+                tensor.buffer = 0
+            subgraph.tensors.append(tensor)
+        alone = copy.copy(op)
+        alone.inputs = [new_index[i] if i >= 0 else -1 for i in op.inputs]
+        alone.outputs = [new_index[i] for i in op.outputs]
+        alone.intermediates = []
+        inputs = [i for i in dict.fromkeys(op.inputs) if i >= 0 and i not in constant]
+        subgraph.operators, subgraph.inputs = [alone], [new_index[i] for i in inputs]
+        subgraph.outputs = alone.outputs
+        one.subgraphs = [subgraph]
+        interpreter = Interpreter(
+            model_content=bytes(convert_object_to_bytearray(one)),
+            num_threads=threads,
+            experimental_op_resolver_type=resolver,
+        )
+        interpreter.allocate_tensors()
+        for index, detail in zip(inputs, interpreter.get_input_details(), strict=True):
+            interpreter.set_tensor(detail["index"], values[index] if index in values else _random_tensor(detail, rng))
+        times = time_calls(interpreter.invoke, runs, warmup)
+        profile.append(
+            {
+                "op": opcode_to_name(model, op.opcodeIndex),
+                "output": graph.tensors[op.outputs[0]].name.decode(),
+                "delegated": any(node["op_name"] == "DELEGATE" for node in interpreter._get_ops_details()),
+                "median_s": float(np.median(times)),
+            }
+        )
+    return profile
+
+
+def _random_tensor(detail, rng):
+    dtype, shape = detail["dtype"], detail["shape"]
+    if np.issubdtype(dtype, np.integer):
+        limits = np.iinfo(dtype)
+        return rng.integers(max(limits.min, -128), min(limits.max, 255), shape, endpoint=True).astype(dtype)
+    return rng.uniform(0, 1, shape).astype(dtype)
+
+
+def conv_filters(path):
+    """The filter shapes [out, kh, kw, in] of the CONV_2D ops of a .tflite file, in graph order."""
+    interpreter = Interpreter(model_path=str(path))
+    details = {tensor["index"]: tensor for tensor in interpreter.get_tensor_details()}
+    return [
+        [int(n) for n in details[op["inputs"][1]]["shape"]]
+        for op in interpreter._get_ops_details()
+        if op["op_name"] == "CONV_2D"
+    ]

@@ -83,3 +83,48 @@ class CropToScaledSize(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale}
+
+
+# XNNPACK's CONCATENATION takes 2 to 5 inputs; LiteRT runs a longer one on its builtin kernel.
+MAX_XNNPACK_CONCAT_INPUTS = 5
+
+
+@keras.utils.register_keras_serializable(package="edge_sr")
+class NestedConcatenate(keras.layers.Concatenate):
+    """Concatenate, as nested concatenations of at most MAX_XNNPACK_CONCAT_INPUTS inputs each (same result)."""
+
+    def call(self, inputs):
+        inputs = list(inputs)
+        while len(inputs) > MAX_XNNPACK_CONCAT_INPUTS:
+            size = -(-len(inputs) // MAX_XNNPACK_CONCAT_INPUTS)  # so that at most the maximum remain
+            inputs = [tf.concat(inputs[i : i + size], self.axis) for i in range(0, len(inputs), size)]
+        return tf.concat(inputs, self.axis)
+
+
+@keras.utils.register_keras_serializable(package="edge_sr")
+class NearestUpsampling(keras.layers.Layer):
+    """Nearest-neighbour upsampling by `scale` as the channels repeated scale² times and depth-to-space: exactly
+    UpSampling2D(interpolation="nearest"), in ops XNNPACK runs (its RESIZE_NEAREST_NEIGHBOR takes no run-time
+    size, which an any-size model has)."""
+
+    def __init__(self, scale, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+
+    def call(self, inputs):
+        return tf.nn.depth_to_space(tf.concat([inputs] * self.scale**2, axis=-1), self.scale)
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
+
+
+def xnnpack_equivalent(layer):
+    """A new layer computing exactly what `layer` does in ops XNNPACK delegates, or None if `layer`'s are."""
+    config = layer.get_config()
+    if type(layer) is keras.layers.Concatenate and len(layer.input) > MAX_XNNPACK_CONCAT_INPUTS:
+        return NestedConcatenate.from_config(config)
+    if isinstance(layer, keras.layers.UpSampling2D) and config["interpolation"] == "nearest":
+        rows, cols = config["size"]
+        if rows == cols and config["data_format"] == "channels_last":
+            return NearestUpsampling(rows, name=layer.name)
+    return None

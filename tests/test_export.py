@@ -134,3 +134,35 @@ def test_convert_cli(edsr, tmp_path):
     args = (tmp_path / "tiny.keras", "--out", tmp_path / "x.tflite")
     assert_clean_error(run_module("edge_sr.convert", *args, "--int8"), "--int8 exports a run directory")
     assert_clean_error(run_module("edge_sr.convert", *args[:2], tmp_path / "x.onnx", "--fp32"), "must end in .tflite")
+
+
+@pytest.mark.parametrize("scale", [2, 3])
+def test_xnnpack_equivalents_compute_the_same(scale):
+    from models_tf.layers import NearestUpsampling, NestedConcatenate, xnnpack_equivalent
+
+    rng = np.random.default_rng(scale)
+    image = rng.normal(size=(1, 5, 7, 4)).astype(np.float32)
+    upsampling = keras.layers.UpSampling2D(scale, interpolation="nearest")
+    np.testing.assert_array_equal(NearestUpsampling(scale)(image), upsampling(image))
+    parts = [rng.normal(size=(1, 3, 3, 2)).astype(np.float32) for _ in range(12)]
+    np.testing.assert_array_equal(NestedConcatenate()(parts), np.concatenate(parts, axis=-1))
+
+    inputs = [keras.Input((None, None, 2)) for _ in range(6)]
+    long, short = keras.layers.Concatenate(), keras.layers.Concatenate()
+    long(inputs), short(inputs[:5])
+    assert isinstance(xnnpack_equivalent(long), NestedConcatenate) and xnnpack_equivalent(short) is None
+    bilinear = keras.layers.UpSampling2D(2, interpolation="bilinear")
+    bilinear(inputs[0])
+    assert xnnpack_equivalent(bilinear) is None
+
+
+def test_float_export_of_idealo_rdn_runs_every_op_in_xnnpack(tmp_path, photo):
+    from edge_sr.runtime import delegation_report
+
+    keras.utils.set_random_seed(0)  # 6 blocks: a 6-input global concatenation; nearest-neighbour upsampling
+    rdn = build_preset("isr-rdn", scale=2, num_blocks=6, num_layers=2, growth_rate=8, num_features=8)
+    export_float(rdn, tmp_path / "rdn.tflite")
+    report = delegation_report(tmp_path / "rdn.tflite")
+    assert not report["builtin"] and report["delegated"]["DEPTH_TO_SPACE"] == 1
+    image = photo[40:73, 60:101]
+    np.testing.assert_allclose(TFLiteModel(tmp_path / "rdn.tflite")(image), keras_sr(rdn, image), atol=1e-3)

@@ -104,3 +104,28 @@ def test_int8_file_keeps_the_learned_ranges_and_matches_its_reference(
     assert json.loads((tmp_path / "eval.json").read_text())["results"][0]["psnr"] == pytest.approx(
         parity["psnr_tflite"], abs=1e-6
     )
+
+
+def test_w8a8_file_of_idealo_rdn_runs_every_op_in_xnnpack(tmp_path, photo, val_folder, monkeypatch):
+    import edge_sr.export
+    from edge_sr.export import build_metadata, int8_tflite, write_tflite
+
+    keras.utils.set_random_seed(0)  # 6 blocks: a 6-input global concatenation of requantised block outputs
+    fp = build_preset("isr-rdn", scale=2, num_blocks=6, num_layers=2, growth_rate=8, num_features=8)
+    model = quantize_model(fp, 8)
+    batch = photo[None, 100:164, 100:164].astype(np.float32)
+    initialize_ranges(model, [batch], "minmax")
+    deployed, _ = deploy_model(model, [batch])
+    metadata = build_metadata(fp.edge_sr_config, "int8", {"weights": 8, "activations": 8}, "uint8")
+    write_tflite(tmp_path / "rdn.tflite", int8_tflite(deployed), metadata)
+    report = delegation_report(tmp_path / "rdn.tflite")
+    assert report["builtin"] == {"QUANTIZE": 2}  # only uint8 → int8 in and int8 → uint8 out
+    assert check_parity(deployed, tmp_path / "rdn.tflite", val_folder, 2)["ok"]
+
+    # What the converter wrote: one clamp per requantisation (k-bit conv inputs, global fusion inputs), none left.
+    monkeypatch.setattr(edge_sr.export, "without_noop_minimums", lambda content: content)
+    write_tflite(tmp_path / "raw.tflite", int8_tflite(deployed), metadata)
+    raw = delegation_report(tmp_path / "raw.tflite")
+    requantised = [s for s in quantizer_sites(deployed) if not s.is_weight and s.site != "output"]
+    assert raw["builtin"].pop("MINIMUM") == len(requantised) == 6 * 3 + 5
+    assert raw == report

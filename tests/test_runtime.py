@@ -154,3 +154,37 @@ def test_evaluate_and_benchmark_take_tflite_files(edsr_tflite, tmp_path, photo):
             assert entry["ratio_to_baseline"] == 1.0
     assert "× baseline" in result.stdout
     assert_clean_error(run_module("edge_sr.benchmark", "tflite", tmp_path / "none.tflite"), "model file not found")
+
+
+def test_int8_benchmark_times_the_model_beside_the_conv_stack(edsr, edsr_tflite, tmp_path, photo):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edge_sr.export import build_metadata, default_ptq_tflite, write_tflite
+    from edge_sr.runtime import conv_filters
+    from models_tf import model_config
+
+    int8 = tmp_path / "edsr_int8.tflite"
+    content = default_ptq_tflite(edsr, [photo[i : i + 24, i : i + 24] for i in range(0, 200, 50)])
+    write_tflite(int8, content, build_metadata(model_config(edsr), "int8", {"weights": 8, "activations": 8}, "uint8"))
+    result = run_module(
+        "edge_sr.benchmark", "int8", edsr_tflite, int8, "--size", "16", "--runs", 2, "--warmup", 0, "--profile",
+        "--profile-runs", 1, "--memory", "40x24", "--tile", 16, "--json", tmp_path / "b.json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    results = json.loads((tmp_path / "b.json").read_text())["results"]
+    filters = conv_filters(edsr_tflite)  # head, 2 body convs, body end, upsampler, tail: mostly 8 channels
+    assert results["conv_stack"] == {"width": 8, "depth": len(filters)} and len(filters) == 6
+    assert set(results["files"]) == {"model fp32", "model int8", "conv stack fp32", "conv stack int8"}
+    assert all(entry["runs"] == 2 and entry["median_s"] > 0 for entry in results["files"].values())
+    assert results["files"]["conv stack int8"]["bytes"] < results["files"]["conv stack fp32"]["bytes"]
+    ratios = results["int8_over_fp32"]
+    assert ratios["model"] > 0 and results["gap"] == pytest.approx(ratios["model"] - ratios["conv stack"])
+    for name, path in (("model fp32", edsr_tflite), ("model int8", int8)):  # every op of the file, in order
+        ops = [op["op_name"] for op in Interpreter(model_path=str(path))._get_ops_details()]
+        profile = results["op_profile"][name]
+        assert [entry["op"] for entry in profile] == ops
+        assert all(entry["delegated"] for entry in profile if entry["op"] == "CONV_2D")
+        assert all(entry["median_s"] > 0 for entry in profile if entry["op"] == "CONV_2D")
+    assert [entry["tile"] for entry in results["memory"]] == [16, 16]
+    assert all(entry["peak_rss_mib"] > entry["before_rss_mib"] > 0 for entry in results["memory"])
+    assert "conv stack" in result.stdout and "op profile" in result.stdout and "peak memory" in result.stdout

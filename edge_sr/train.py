@@ -39,6 +39,12 @@ def parse_args(argv):
     parser.add_argument("--mismatch", choices=MISMATCH_MODES, help="ablation: how the mismatch loss is used")
     parser.add_argument("--no-wcc", action="store_true", help="ablation: no weight clipping correction")
     parser.add_argument("--cosine", choices=COSINE_MODES, default="global", help="cooperative weight per tensor?")
+    parser.add_argument(
+        "--similarity-every",
+        type=int,
+        help="take ODM's two gradients (and their cosine) every N steps, one combined backward pass in between "
+        "(default 4; 1 = the paper's exact step, required with --cosine per-tensor)",
+    )
     parser.add_argument("--calibration-batches", type=int, default=4, help="batches for the range init")
     parser.add_argument("--validate-every", type=int, default=1000)
     parser.add_argument("--checkpoint-every", type=int, default=1000)
@@ -76,6 +82,7 @@ def _new_run(args):
         mismatch=args.mismatch,
         clip_correction=False if args.no_wcc else None,
         cosine=args.cosine,
+        similarity_every=args.similarity_every,
         seed=args.seed,
     )
     data = {

@@ -10,8 +10,16 @@ combines them for the network weights as
 
 The cosine is taken over the whole flattened gradient (default) or per tensor. Quantizer ranges (and WCC's
 gamma) follow L_R only, with their own Adam at `range_lr_factor` × the learning rate.
+
+The two gradients need two backward passes. `similarity_every` = N > 1 (the default, 4) takes them, and sim, only
+every N-th step; the steps in between take one backward pass of λ_R·L_R + λ_M·sim·L_M with the last sim (naive:
+1). That approximates the paper: ∇L_M is still the current one, only sim is up to N − 1 steps old, and those
+steps' range gradients also receive the share of λ_M·sim·∇L_M that reaches them through the sites downstream
+(small: λ_M is 1e-5, 1e-6 for RDN). `similarity_every=1` is exactly the paper's step.
 """
 
+import contextlib
+import functools
 import math
 import signal
 import time
@@ -38,6 +46,7 @@ METHODS = {
 MISMATCH_MODES = ("cooperative", "naive", "none")
 COSINE_MODES = ("global", "per-tensor")
 DEFAULT_HR_PATCH = {2: 96, 3: 144, 4: 192}  # the paper's recipe
+DEFAULT_SIMILARITY_EVERY = 4  # steps per exact ODM step (two backward passes); see the module docstring
 
 
 @dataclass
@@ -56,6 +65,7 @@ class TrainConfig:
     mismatch: str | None = None  # None: the method's default
     clip_correction: bool | None = None  # None: the method's default
     cosine: str = "global"
+    similarity_every: int | None = None  # None: 4 with the global cosine; per tensor it must be 1 (every step)
     seed: int = 0
 
     def resolved(self, arch, scale):
@@ -74,11 +84,18 @@ class TrainConfig:
             raise EdgeSRError(f"unknown mismatch mode {config.mismatch!r}; choose one of: {', '.join(MISMATCH_MODES)}")
         if config.cosine not in COSINE_MODES:
             raise EdgeSRError(f"unknown cosine mode {config.cosine!r}; choose one of: {', '.join(COSINE_MODES)}")
+        if config.similarity_every is None:
+            config.similarity_every = 1 if config.cosine == "per-tensor" else DEFAULT_SIMILARITY_EVERY
+        if config.cosine == "per-tensor" and config.similarity_every != 1:
+            raise EdgeSRError(
+                "a per-tensor cosine weighs each tensor's ∇L_M apart, which needs both gradients at every step: "
+                "pass --similarity-every 1 with --cosine per-tensor"
+            )
         if defaults["quantize"]:
             check_bits(config.bits)
         elif config.mismatch != "none" or config.clip_correction:
             raise EdgeSRError("the fp method has no quantizers: it takes no mismatch loss or clip correction")
-        for name in ("iterations", "batch_size", "halve_every"):
+        for name in ("iterations", "batch_size", "halve_every", "similarity_every"):
             if getattr(config, name) < 1:
                 raise EdgeSRError(f"{name} must be at least 1, got {getattr(config, name)}")
         return config
@@ -158,6 +175,8 @@ class Trainer:
         with self.strategy.scope():
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.weight_optimizer = keras.optimizers.Adam(self._schedule(config.learning_rate))
+            # The cooperative weight of the last refresh, reused until the next (see `similarity_every`).
+            self.similarity = tf.Variable(1.0, trainable=False, name="similarity")
             if ranges:
                 self.range_optimizer = keras.optimizers.Adam(
                     self._schedule(config.learning_rate * config.range_lr_factor)
@@ -173,58 +192,78 @@ class Trainer:
 
     def checkpoint(self):
         """Everything a resumed run needs: model, both optimisers, the step counter."""
-        parts = {"model": self.model, "weight_optimizer": self.weight_optimizer, "step": self.step}
+        parts = {
+            "model": self.model,
+            "weight_optimizer": self.weight_optimizer,
+            "step": self.step,
+            "similarity": self.similarity,
+        }
         if self.range_vars:
             parts["range_optimizer"] = self.range_optimizer
         return tf.train.Checkpoint(**parts)
 
-    def _replica_step(self, lr, hr):
+    def _replica_step(self, lr, hr, refresh):
+        """One replica's share of a step. With `refresh` (the paper's step): ∇L_R and ∇L_M in two backward passes,
+        combined with the cooperative weight they give, which is kept. Otherwise, on the steps in between: one
+        backward pass of λ_R·L_R + λ_M·w·L_M, w the kept weight (1 for the naive mismatch)."""
         config = self.config
         context = tf.distribute.get_replica_context()
         terms = []
-        with tf.GradientTape(persistent=True) as tape:
-            if config.mismatch == "none":
+        observer = observe_quantizers(mismatch_terms(terms)) if config.mismatch != "none" else contextlib.nullcontext()
+        with tf.GradientTape(persistent=refresh) as tape:
+            with observer:
                 sr = self.model(lr, training=True)
-            else:
-                with observe_quantizers(mismatch_terms(terms)):
-                    sr = self.model(lr, training=True)
             loss_r = tf.reduce_mean(tf.abs(sr - hr))
             loss_m = tf.add_n(terms) if terms else tf.constant(0.0)
+            if terms and not refresh:
+                weight = self.similarity if config.mismatch == "cooperative" else 1.0
+                objective, scale = config.lambda_r * loss_r + config.lambda_m * weight * loss_m, 1.0
+            else:
+                objective, scale = loss_r, config.lambda_r
         variables = self.weight_vars + self.range_vars
-        grads_r = _zeros_for_none(tape.gradient(loss_r, variables), variables)
-        grads_r = context.all_reduce(tf.distribute.ReduceOp.MEAN, grads_r)
-        weight_grads_r, range_grads = grads_r[: len(self.weight_vars)], grads_r[len(self.weight_vars) :]
-
-        cosine, conflict = tf.constant(0.0), tf.constant(0.0)
-        weight_grads = [config.lambda_r * g for g in weight_grads_r]
+        grads = _zeros_for_none(tape.gradient(objective, variables), variables)
+        grads = context.all_reduce(tf.distribute.ReduceOp.MEAN, grads)
+        grads_r, range_grads = grads[: len(self.weight_vars)], [scale * g for g in grads[len(self.weight_vars) :]]
+        weight_grads = [scale * g for g in grads_r]
+        metrics = {"loss": loss_r}
         if terms:
+            metrics["mismatch"] = loss_m
+        if terms and refresh:
             grads_m = _zeros_for_none(tape.gradient(loss_m, self.weight_vars), self.weight_vars)
             grads_m = context.all_reduce(tf.distribute.ReduceOp.MEAN, grads_m)
-            cosine, conflict = gradient_statistics(weight_grads_r, grads_m)
+            metrics["cosine"], metrics["conflict"] = gradient_statistics(grads_r, grads_m)
             if config.mismatch == "cooperative":
-                sims = cooperative_weight(weight_grads_r, grads_m, per_tensor=config.cosine == "per-tensor")
+                sims = cooperative_weight(grads_r, grads_m, per_tensor=config.cosine == "per-tensor")
+                if config.cosine == "global":
+                    metrics["similarity"] = sims[0]
             else:
                 sims = [1.0] * len(grads_m)
-            weight_grads = [g + config.lambda_m * s * m for g, s, m in zip(weight_grads, sims, grads_m, strict=True)]
+            weight_grads = [
+                config.lambda_r * r + config.lambda_m * s * m for r, s, m in zip(grads_r, sims, grads_m, strict=True)
+            ]
         del tape
         self.weight_optimizer.apply_gradients(
             zip(weight_grads, self.weight_vars, strict=True), experimental_aggregate_gradients=False
         )
         if self.range_vars:
             self.range_optimizer.apply_gradients(
-                zip([config.lambda_r * g for g in range_grads], self.range_vars, strict=True),
-                experimental_aggregate_gradients=False,
+                zip(range_grads, self.range_vars, strict=True), experimental_aggregate_gradients=False
             )
-        return {"loss": loss_r, "mismatch": loss_m, "cosine": cosine, "conflict": conflict}
+        return metrics
 
-    def _distributed_step(self, lr, hr):
-        per_replica = self.strategy.run(self._replica_step, args=(lr, hr))
+    def _distributed_step(self, lr, hr, refresh):
+        per_replica = self.strategy.run(functools.partial(self._replica_step, refresh=refresh), args=(lr, hr))
         self.step.assign_add(1)
-        return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in per_replica.items()}
+        metrics = {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in per_replica.items()}
+        if "similarity" in metrics:
+            self.similarity.assign(metrics["similarity"])
+        return metrics
 
     def train_step(self, lr, hr):
-        """One optimisation step on a (distributed) batch; returns the step's losses and gradient statistics."""
-        return {k: float(v) for k, v in self._step_fn(lr, hr).items()}
+        """One optimisation step on a (distributed) batch; returns the step's losses, and on the steps that
+        refresh the cooperative weight the gradient statistics."""
+        refresh = self.config.mismatch != "none" and self.current_step % self.config.similarity_every == 0
+        return {k: float(v) for k, v in self._step_fn(lr, hr, refresh).items()}
 
 
 def collapsed_ranges(model):
@@ -345,7 +384,8 @@ def run_training(
     with strategy.scope():
         fp_model = load_source_model(run["model"], run["scale"])
         arch, scale = model_config(fp_model)["arch"], model_config(fp_model)["scale"]
-        config = TrainConfig(**{f.name: run["train"][f.name] for f in fields(TrainConfig)}).resolved(arch, scale)
+        config = TrainConfig(**{f.name: run["train"][f.name] for f in fields(TrainConfig) if f.name in run["train"]})
+        config = config.resolved(arch, scale)
         sampler = PatchSampler(
             run["data"]["train"], scale, config.hr_patch, config.batch_size, config.seed, progress=show_progress
         )

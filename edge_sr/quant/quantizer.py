@@ -98,13 +98,24 @@ def check_bits(bits):
 
 
 def percentile(values, q):
-    """The q-th percentile of all entries (linear interpolation, numpy's default), differentiable-free."""
-    flat = tf.sort(tf.reshape(values, [-1]))
-    position = q / 100.0 * tf.cast(tf.size(flat) - 1, tf.float32)
+    """The q-th percentile of all entries (linear interpolation, numpy's default), differentiable-free.
+
+    It reads the two order statistics around the percentile from a partial top-k instead of a full sort: WCC
+    takes P99 of every quantized kernel at every step, and sorting them cost a fifth of an RDN train step.
+    """
+    flat = tf.reshape(values, [-1])
+    size = tf.size(flat)
+    position = q / 100.0 * tf.cast(size - 1, tf.float32)
     below = tf.cast(tf.floor(position), tf.int32)
-    above = tf.minimum(below + 1, tf.size(flat) - 1)
+    above = tf.minimum(below + 1, size - 1)
     fraction = position - tf.floor(position)
-    return flat[below] * (1.0 - fraction) + flat[above] * fraction
+    if q >= 50.0:  # the size − below largest, descending: the i-th smallest entry is top[size − 1 − i]
+        top = tf.math.top_k(flat, size - below, sorted=True).values
+        low, high = top[size - 1 - below], top[size - 1 - above]
+    else:  # the above + 1 smallest, ascending
+        bottom = -tf.math.top_k(-flat, above + 1, sorted=True).values
+        low, high = bottom[below], bottom[above]
+    return low * (1.0 - fraction) + high * fraction
 
 
 @keras.utils.register_keras_serializable(package="edge_sr")

@@ -27,8 +27,13 @@ def parse_args(argv):
     parser.add_argument("--scale", type=int)
     parser.add_argument("--train", nargs="+", metavar="FOLDER", help="folders of HR training images")
     parser.add_argument("--val", metavar="FOLDER", help="benchmark folder scored to pick the best weights")
-    parser.add_argument("--method", choices=sorted(METHODS), default="odm")
-    parser.add_argument("--bits", type=int, default=4, help="weight and activation bits, 2-8 (default 4)")
+    parser.add_argument(
+        "--method",
+        choices=sorted(METHODS),
+        default="odm",
+        help="odm (default), minmax, pams (PAMS's quantizers), tfmot8 (tfmot's default 8-bit QAT), fp",
+    )
+    parser.add_argument("--bits", type=int, help="weight and activation bits, 2-8 (default 4; tfmot8: 8 only)")
     parser.add_argument("--placement", default="paper", help="which layers are quantized (default: paper)")
     parser.add_argument("--iterations", type=int, help="training steps (default 60000); on --resume: a new end")
     parser.add_argument("--batch-size", type=int, default=8)

@@ -33,15 +33,18 @@ import tf_keras as keras
 from edge_sr.errors import EdgeSRError
 from edge_sr.progress import progress
 from edge_sr.quant.placement import quantize_model, quantizer_sites
-from edge_sr.quant.quantizer import check_bits, fake_quant, observe_quantizers
-from edge_sr.quant.ranges import initialize_ranges
+from edge_sr.quant.quantizer import UniformQuantizer, check_bits, fake_quant, observe_quantizers
+from edge_sr.quant.ranges import initialize_ranges, initialize_tfmot_ranges
 from edge_sr.rundir import append_history, best_psnr, read_history, save_best, write_history, write_run
 
-# What each method sets; `mismatch` and `clip_correction` can be overridden for the paper's ablations.
+# What each method sets; for the `uniform` scheme `mismatch` and `clip_correction` can be overridden (the paper's
+# ablations). pams: PAMS's quantizers (no SKT distillation loss); tfmot8: tfmot's default 8-bit QAT.
 METHODS = {
-    "odm": {"quantize": True, "range_init": "percentile", "clip_correction": True, "mismatch": "cooperative"},
-    "minmax": {"quantize": True, "range_init": "minmax", "clip_correction": False, "mismatch": "none"},
-    "fp": {"quantize": False, "range_init": None, "clip_correction": False, "mismatch": "none"},
+    "odm": {"scheme": "uniform", "range_init": "percentile", "clip_correction": True, "mismatch": "cooperative"},
+    "minmax": {"scheme": "uniform", "range_init": "minmax", "clip_correction": False, "mismatch": "none"},
+    "pams": {"scheme": "pams", "range_init": "pams", "clip_correction": False, "mismatch": "none"},
+    "tfmot8": {"scheme": "tfmot8", "range_init": "tfmot", "clip_correction": False, "mismatch": "none"},
+    "fp": {"scheme": None, "range_init": None, "clip_correction": False, "mismatch": "none"},
 }
 MISMATCH_MODES = ("cooperative", "naive", "none")
 COSINE_MODES = ("global", "per-tensor")
@@ -52,7 +55,7 @@ DEFAULT_SIMILARITY_EVERY = 4  # steps per exact ODM step (two backward passes); 
 @dataclass
 class TrainConfig:
     method: str = "odm"
-    bits: int = 4
+    bits: int | None = None  # None: 4, or 8 for tfmot8
     placement: str = "paper"
     iterations: int = 60_000
     batch_size: int = 8
@@ -91,28 +94,48 @@ class TrainConfig:
                 "a per-tensor cosine weighs each tensor's ∇L_M apart, which needs both gradients at every step: "
                 "pass --similarity-every 1 with --cosine per-tensor"
             )
-        if defaults["quantize"]:
+        config.bits = config.bits or (8 if defaults["scheme"] == "tfmot8" else 4)
+        if defaults["scheme"]:
             check_bits(config.bits)
-        elif config.mismatch != "none" or config.clip_correction:
-            raise EdgeSRError("the fp method has no quantizers: it takes no mismatch loss or clip correction")
+        if defaults["scheme"] == "tfmot8" and config.bits != 8:
+            raise EdgeSRError(f"tfmot8 is tfmot's 8-bit scheme: it takes no --bits {config.bits}")
+        if defaults["scheme"] != "uniform" and (config.mismatch != "none" or config.clip_correction):
+            raise EdgeSRError(
+                f"--method {config.method} takes no mismatch loss or clip correction (they need edge_sr's uniform "
+                "quantizers: odm or minmax)"
+            )
         for name in ("iterations", "batch_size", "halve_every", "similarity_every"):
             if getattr(config, name) < 1:
                 raise EdgeSRError(f"{name} must be at least 1, got {getattr(config, name)}")
         return config
 
 
+def quantization_of(config):
+    """run.json's `quantization`: what `quantize_model` needs to rebuild the trained model; None for `fp`."""
+    scheme = METHODS[config.method]["scheme"]
+    if scheme is None:
+        return None
+    return {"bits": config.bits, "placement": config.placement, "clip_correction": config.clip_correction,
+            "scheme": scheme}  # fmt: skip
+
+
 def prepare_model(fp_model, config, calibration_batches):
     """The model to train: a quantized copy with initialised ranges, or the FP model itself for `fp`."""
-    if not METHODS[config.method]["quantize"]:
+    quantization = quantization_of(config)
+    if quantization is None:
         return fp_model
-    model = quantize_model(fp_model, config.bits, config.placement, clip_correction=config.clip_correction)
-    initialize_ranges(model, calibration_batches, METHODS[config.method]["range_init"])
+    model = quantize_model(fp_model, **quantization)
+    if quantization["scheme"] == "tfmot8":
+        initialize_tfmot_ranges(model, fp_model, calibration_batches)
+    else:
+        initialize_ranges(model, calibration_batches, METHODS[config.method]["range_init"])
     return model
 
 
 def range_variables(model):
-    """The variables of every quantizer in `model`: ranges, and WCC's gamma."""
-    return [variable for site in quantizer_sites(model) for variable in site.variables.values()]
+    """The trainable variables of every quantizer in `model`: ranges, WCC's gamma (tfmot's ranges are not
+    trainable: its quantizers move them themselves)."""
+    return [variable for site in quantizer_sites(model) for variable in site.variables.values() if variable.trainable]
 
 
 def _zeros_for_none(gradients, variables):
@@ -270,6 +293,8 @@ def collapsed_ranges(model):
     """The quantizer sites (`layer/site`) whose range is no longer a finite, non-empty interval."""
     bad = []
     for site in quantizer_sites(model):
+        if not isinstance(site.quantizer, UniformQuantizer):  # tfmot's own
+            continue
         lower, upper = site.quantizer.range(site.weight, site.variables)
         finite = bool(tf.reduce_all(tf.math.is_finite(lower)) and tf.reduce_all(tf.math.is_finite(upper)))
         if not finite or bool(tf.reduce_any(upper <= lower)):
@@ -391,9 +416,6 @@ def run_training(
         )
         calibration = [sampler.batch(i, stream=1)[0] for i in range(run["data"]["calibration_batches"])]
         trainer = Trainer(prepare_model(fp_model, config, calibration), config, strategy)
-    quantization = None
-    if METHODS[config.method]["quantize"]:
-        quantization = {"bits": config.bits, "placement": config.placement, "clip_correction": config.clip_correction}
     write_run(
         run_dir,
         {
@@ -401,7 +423,7 @@ def run_training(
             "scale": scale,
             "model_config": model_config(fp_model),
             "train": asdict(config),
-            "quantization": quantization,
+            "quantization": quantization_of(config),
         },
     )
     validate = validation_psnr(run["data"]["val"], scale)

@@ -113,8 +113,7 @@ def test_train_step_is_the_paper_combination_and_reuses_the_weight_in_between(tr
     assert 0 < sim < 1 and metrics["similarity"] == pytest.approx(sim, rel=1e-4) == float(trainer.similarity)
     assert distance(moved, expected) < 5e-3 and distance(grad_r, expected) > 0.1
 
-    lr, hr = sampler.batch(1)
-    grad_r, grad_m = gradients(lr, hr)
+    grad_r, grad_m = gradients(lr, hr)  # the same batch and weights (moves put them back), so ∇L_M shows again
     trainer.similarity.assign(0.9)
     # Step 1: one backward pass of L_R + λ_M·w·L_M, w the kept weight, for weights and ranges alike.
     expected = [r + 1e-2 * 0.9 * m for r, m in zip(grad_r, grad_m, strict=True)]

@@ -191,7 +191,42 @@ class UniformQuantizer(tfmot.quantization.keras.quantizers.Quantizer):
         return cls(**config)
 
     def __eq__(self, other):
-        return isinstance(other, UniformQuantizer) and self.get_config() == other.get_config()
+        return type(other) is type(self) and self.get_config() == other.get_config()
 
     def __ne__(self, other):
         return not self == other
+
+
+@keras.utils.register_keras_serializable(package="edge_sr")
+class SymmetricActivationQuantizer(UniformQuantizer):
+    """PAMS's activation quantizer (Li et al., ECCV 2020): k-bit on [−α, α] with α learnable per layer, the
+    2^k − 1 levels of its round(x · (2^(k−1) − 1) / α)."""
+
+    def __init__(self, bits=8):
+        super().__init__(bits, symmetric=True)
+
+    @property
+    def quantizes_weights(self):
+        return False
+
+    def get_config(self):
+        return {"bits": self.bits}
+
+
+@keras.utils.register_keras_serializable(package="edge_sr")
+class MaxScaleWeightQuantizer(UniformQuantizer):
+    """PAMS's weight quantizer: k-bit symmetric on [−max|W|, max|W|], the max taken from the current weights at
+    every call and held constant in the backward pass (as WCC's percentile); nothing learned."""
+
+    def __init__(self, bits=8):
+        super().__init__(bits, symmetric=True)
+
+    def build(self, tensor_shape, name, layer):
+        return {}
+
+    def range(self, inputs, weights):
+        top = tf.stop_gradient(tf.reduce_max(tf.abs(inputs)))
+        return -top, top
+
+    def get_config(self):
+        return {"bits": self.bits}

@@ -26,7 +26,6 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
@@ -431,48 +430,66 @@ def run_training(
     return {**result, "trainer": trainer}
 
 
-# The ODM paper's ablation rows (Table: baseline, + WCC only, WCC + naive MR, + cooperative MR only, ODM).
-ABLATIONS = {
+# What `benchmark qat` compares: the ODM paper's ablation rows (baseline, + WCC only, WCC + naive MR, + cooperative
+# MR only, ODM), ODM's exact step (both gradients at every step), and PAMS.
+VARIANTS = {
     "minmax": {"method": "minmax"},
     "wcc-only": {"method": "odm", "mismatch": "none"},
     "wcc+naive-mr": {"method": "odm", "mismatch": "naive"},
     "coop-mr-only": {"method": "odm", "clip_correction": False},
     "odm": {"method": "odm"},
+    "odm-exact": {"method": "odm", "similarity_every": 1},
+    "pams": {"method": "pams"},
 }
+
+
+def variant_config(variant, bits, iterations, **train_overrides):
+    """The TrainConfig of a `VARIANTS` entry (not yet resolved)."""
+    if variant not in VARIANTS:
+        raise EdgeSRError(f"unknown variant {variant!r}; choose from: {', '.join(VARIANTS)}")
+    return TrainConfig(**{**train_overrides, **VARIANTS[variant], "bits": bits, "iterations": iterations})
 
 
 def compare_variants(model, scale, train, val, eval_sets, bits_list, variants, iterations, out_dir, **train_overrides):
     """Train each (bits, variant) for the same steps from the same FP model and score it on `eval_sets`.
 
-    Returns one row per run: bits, variant, PSNR per eval set, and the median step time (first step, which
-    traces the graph, excluded).
+    Returns one row per run: bits, variant, PSNR per eval set.
     """
     from edge_sr.evaluation import evaluate_dataset
     from edge_sr.rundir import restore_best
     from edge_sr.upscalers import KerasUpscaler
 
-    unknown = [v for v in variants if v not in ABLATIONS]
-    if unknown:
-        raise EdgeSRError(f"unknown variant(s) {', '.join(unknown)}; choose from: {', '.join(ABLATIONS)}")
+    configs = {
+        (bits, v): variant_config(v, bits, iterations, **train_overrides) for bits in bits_list for v in variants
+    }
     rows = []
-    for bits in bits_list:
-        for variant in variants:
-            config = TrainConfig(**{**train_overrides, **ABLATIONS[variant], "bits": bits, "iterations": iterations})
-            run = {
-                "kind": "train",
-                "model": model,
-                "scale": scale,
-                "train": asdict(config),
-                "data": {"train": [str(f) for f in train], "val": str(val), "calibration_batches": 4},
-            }
-            run_dir = Path(out_dir) / f"w{bits}a{bits}-{variant}"
-            result = run_training(run, run_dir, validate_every=iterations, checkpoint_every=iterations)
-            trainer = result["trainer"]
-            restore_best(run_dir, trainer.model)
-            upscaler = KerasUpscaler(trainer.model, variant, scale)
-            scores = {
-                Path(s).name: evaluate_dataset(upscaler, s, scale, show_progress=False)["psnr"] for s in eval_sets
-            }
-            seconds = [entry["seconds"] for entry in read_history(run_dir)[1:]]
-            rows.append({"bits": bits, "variant": variant, "psnr": scores, "step_s": float(np.median(seconds))})
+    for (bits, variant), config in configs.items():
+        run = {
+            "kind": "train",
+            "model": model,
+            "scale": scale,
+            "train": asdict(config),
+            "data": {"train": [str(f) for f in train], "val": str(val), "calibration_batches": 4},
+        }
+        run_dir = Path(out_dir) / f"w{bits}a{bits}-{variant}"
+        result = run_training(run, run_dir, validate_every=iterations, checkpoint_every=iterations)
+        trainer = result["trainer"]
+        restore_best(run_dir, trainer.model)
+        upscaler = KerasUpscaler(trainer.model, variant, scale)
+        scores = {Path(s).name: evaluate_dataset(upscaler, s, scale, show_progress=False)["psnr"] for s in eval_sets}
+        rows.append({"bits": bits, "variant": variant, "psnr": scores})
     return rows
+
+
+def variant_trainers(fp_model, sampler, variants, bits, calibration_batches=4, **train_overrides):
+    """A fresh Trainer per variant on `fp_model` (ranges initialised from the sampler's calibration stream): what
+    `benchmark qat` times side by side."""
+    from models_tf import model_config
+
+    arch, scale = model_config(fp_model)["arch"], model_config(fp_model)["scale"]
+    calibration = [sampler.batch(i, stream=1)[0] for i in range(calibration_batches)]
+    trainers = {}
+    for variant in variants:
+        config = variant_config(variant, bits, 1, **train_overrides).resolved(arch, scale)
+        trainers[variant] = Trainer(prepare_model(fp_model, config, calibration), config)
+    return trainers

@@ -101,7 +101,7 @@ def percentile(values, q):
     """The q-th percentile of all entries (linear interpolation, numpy's default), differentiable-free.
 
     It reads the two order statistics around the percentile from a partial top-k instead of a full sort: WCC
-    takes P99 of every quantized kernel at every step, and sorting them cost a fifth of an RDN train step.
+    takes P99 of every quantized kernel at every step, and sorting them all was a large share of a train step.
     """
     flat = tf.reshape(values, [-1])
     size = tf.size(flat)

@@ -3,7 +3,7 @@
 keras   parameters and FP Keras throughput (LR pixels per second) of model presets
 tflite  latency and peak memory of exported .tflite files in LiteRT, compared in one run
 int8    int8 against fp32 of one model beside XNNPACK's own conv kernels; op profile, tiled peak memory
-qat     ODM vs min/max quantization-aware training and the ODM paper's ablations (PSNR, step time)
+qat     ODM vs min/max quantization-aware training, the ODM paper's ablations and PAMS (PSNR, step time)
 ptq     2DQuant vs the PTQ baselines and TFLite's own int8 PTQ (PSNR, calibration time)
 onnx    one PyTorch EDSR to int8 TFLite two ways: onnx2tf (ONNX) and edge_sr (DOBI/2DQuant W8A8), PSNR and latency
 
@@ -340,22 +340,44 @@ def print_tiled_memory(models, size, tiles, threads, scale):
     return memory
 
 
+def qat_step_times(fp_model, args, bits):
+    """Seconds per train step of each variant, timed side by side: each round runs 4 steps (a whole period of
+    ODM's refresh: one step with both gradients, three with one) of every variant's trainer in turn, alternating
+    the order, so the machine's load hits all alike; the median round over 4 is the step time."""
+    from edge_sr.data import PatchSampler
+    from edge_sr.training import DEFAULT_SIMILARITY_EVERY, variant_trainers
+
+    sampler = PatchSampler(args.train, args.scale, args.patch, args.batch_size, progress=False)
+    trainers = variant_trainers(fp_model, sampler, args.variants, bits, batch_size=args.batch_size,
+                                hr_patch=args.patch, learning_rate=args.lr)  # fmt: skip
+    batches = [sampler.batch(i) for i in range(DEFAULT_SIMILARITY_EVERY)]
+    calls = [lambda t=t: [t.train_step(lr, hr) for lr, hr in batches] for t in trainers.values()]
+    times = time_alternating(calls, args.timing_rounds, warmup=1)
+    return {v: float(np.median(t)) / len(batches) for v, t in zip(trainers, times, strict=True)}
+
+
 def benchmark_qat(args):
     from edge_sr.evaluation import evaluate_dataset
     from edge_sr.sources import load_source_model
     from edge_sr.training import compare_variants
     from edge_sr.upscalers import KerasUpscaler
 
-    fp = KerasUpscaler(load_source_model(args.model, args.scale), args.model, args.scale)
+    if args.timing_rounds < 1:
+        raise EdgeSRError("--timing-rounds must be at least 1")
+    fp_model = load_source_model(args.model, args.scale)
+    fp = KerasUpscaler(fp_model, args.model, args.scale)
     fp_scores = {Path(s).name: evaluate_dataset(fp, s, args.scale, show_progress=False)["psnr"] for s in args.eval}
     rows = compare_variants(
         args.model, args.scale, args.train, args.val, args.eval, args.bits, args.variants, args.steps, args.out,
         batch_size=args.batch_size, hr_patch=args.patch, learning_rate=args.lr,
     )  # fmt: skip
+    step_times = {bits: qat_step_times(fp_model, args, bits) for bits in args.bits}
+    for row in rows:
+        row["step_s"] = step_times[row["bits"]][row["variant"]]
     sets = list(fp_scores)
     table = [("FP32", "-", *(f"{fp_scores[n]:.2f}" for n in sets), "-", "-")]
     for row in rows:
-        baseline = next((r["step_s"] for r in rows if r["bits"] == row["bits"] and r["variant"] == "minmax"), None)
+        baseline = step_times[row["bits"]].get("minmax")
         ratio = f"{row['step_s'] / baseline:.2f}" if baseline else "-"
         table.append(
             (f"W{row['bits']}A{row['bits']}", row["variant"], *(f"{row['psnr'][n]:.2f}" for n in sets),
@@ -363,7 +385,7 @@ def benchmark_qat(args):
         )  # fmt: skip
     print(
         f"{args.model} ×{args.scale}, {args.steps} steps, batch {args.batch_size}, HR patch {args.patch}, "
-        f"lr {args.lr}; {machine_description()}"
+        f"lr {args.lr}; step times: median of {args.timing_rounds} alternating rounds; {machine_description()}"
     )
     print(format_table(["bits", "variant", *(f"{n} PSNR" for n in sets), "s / step", "vs minmax"], table))
     return {"fp": fp_scores, "runs": rows}
@@ -585,7 +607,7 @@ def parse_args(argv):
     int8.add_argument("--memory", type=parse_size, metavar="WxH", help="also the peak memory of upscaling this size")
     int8.add_argument("--tile", type=int, nargs="+", default=[256], help="LR tiles for --memory (default 256)")
     int8.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
-    from edge_sr.training import ABLATIONS
+    from edge_sr.training import VARIANTS
 
     qat = commands.add_parser("qat", help="ODM vs min/max QAT and the paper's ablations, same data and steps")
     qat.add_argument("--model", default="zoo:isr-rdn-psnr-small-x2", help="FP model (default: the zoo RDN x2)")
@@ -594,11 +616,12 @@ def parse_args(argv):
     qat.add_argument("--val", required=True, help="validation folder (picks each run's best weights)")
     qat.add_argument("--eval", nargs="+", required=True, metavar="FOLDER", help="benchmark folders to score")
     qat.add_argument("--bits", nargs="+", type=int, default=[4, 2])
-    qat.add_argument("--variants", nargs="+", default=list(ABLATIONS), help=f"of: {', '.join(ABLATIONS)}")
+    qat.add_argument("--variants", nargs="+", default=list(VARIANTS), help=f"of: {', '.join(VARIANTS)}")
     qat.add_argument("--steps", type=int, default=100)
     qat.add_argument("--batch-size", type=int, default=4)
     qat.add_argument("--patch", type=int, default=64, help="HR patch (default 64)")
     qat.add_argument("--lr", type=float, default=1e-4)
+    qat.add_argument("--timing-rounds", type=int, default=5, help="alternating rounds timing the steps (default 5)")
     qat.add_argument("--out", required=True, help="folder for the run directories")
     qat.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
     from edge_sr.calibration import METHODS as PTQ_METHODS

@@ -27,8 +27,13 @@ def parse_args(argv):
     parser.add_argument("--scale", type=int)
     parser.add_argument("--train", nargs="+", metavar="FOLDER", help="folders of HR training images")
     parser.add_argument("--val", metavar="FOLDER", help="benchmark folder scored to pick the best weights")
-    parser.add_argument("--method", choices=sorted(METHODS), default="odm")
-    parser.add_argument("--bits", type=int, default=4, help="weight and activation bits, 2-8 (default 4)")
+    parser.add_argument(
+        "--method",
+        choices=sorted(METHODS),
+        default="odm",
+        help="odm (default), minmax, pams (PAMS's quantizers), tfmot8 (tfmot's default 8-bit QAT), fp",
+    )
+    parser.add_argument("--bits", type=int, help="weight and activation bits, 2-8 (default 4; tfmot8: 8 only)")
     parser.add_argument("--placement", default="paper", help="which layers are quantized (default: paper)")
     parser.add_argument("--iterations", type=int, help="training steps (default 60000); on --resume: a new end")
     parser.add_argument("--batch-size", type=int, default=8)
@@ -39,6 +44,12 @@ def parse_args(argv):
     parser.add_argument("--mismatch", choices=MISMATCH_MODES, help="ablation: how the mismatch loss is used")
     parser.add_argument("--no-wcc", action="store_true", help="ablation: no weight clipping correction")
     parser.add_argument("--cosine", choices=COSINE_MODES, default="global", help="cooperative weight per tensor?")
+    parser.add_argument(
+        "--similarity-every",
+        type=int,
+        help="take ODM's two gradients (and their cosine) every N steps, one combined backward pass in between "
+        "(default 4; 1 = the paper's exact step, required with --cosine per-tensor)",
+    )
     parser.add_argument("--calibration-batches", type=int, default=4, help="batches for the range init")
     parser.add_argument("--validate-every", type=int, default=1000)
     parser.add_argument("--checkpoint-every", type=int, default=1000)
@@ -76,6 +87,7 @@ def _new_run(args):
         mismatch=args.mismatch,
         clip_correction=False if args.no_wcc else None,
         cosine=args.cosine,
+        similarity_every=args.similarity_every,
         seed=args.seed,
     )
     data = {

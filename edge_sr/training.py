@@ -10,40 +10,51 @@ combines them for the network weights as
 
 The cosine is taken over the whole flattened gradient (default) or per tensor. Quantizer ranges (and WCC's
 gamma) follow L_R only, with their own Adam at `range_lr_factor` × the learning rate.
+
+The two gradients need two backward passes. `similarity_every` = N > 1 (the default, 4) takes them, and sim, only
+every N-th step; the steps in between take one backward pass of λ_R·L_R + λ_M·sim·L_M with the last sim (naive:
+1). That approximates the paper: ∇L_M is still the current one, only sim is up to N − 1 steps old, and those
+steps' range gradients also receive the share of λ_M·sim·∇L_M that reaches them through the sites downstream
+(small: λ_M is 1e-5, 1e-6 for RDN). `similarity_every=1` is exactly the paper's step.
 """
 
+import contextlib
+import functools
 import math
 import signal
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
 from edge_sr.errors import EdgeSRError
 from edge_sr.progress import progress
 from edge_sr.quant.placement import quantize_model, quantizer_sites
-from edge_sr.quant.quantizer import check_bits, fake_quant, observe_quantizers
-from edge_sr.quant.ranges import initialize_ranges
+from edge_sr.quant.quantizer import UniformQuantizer, check_bits, fake_quant, observe_quantizers
+from edge_sr.quant.ranges import initialize_ranges, initialize_tfmot_ranges
 from edge_sr.rundir import append_history, best_psnr, read_history, save_best, write_history, write_run
 
-# What each method sets; `mismatch` and `clip_correction` can be overridden for the paper's ablations.
+# What each method sets; for the `uniform` scheme `mismatch` and `clip_correction` can be overridden (the paper's
+# ablations). pams: PAMS's quantizers (no SKT distillation loss); tfmot8: tfmot's default 8-bit QAT.
 METHODS = {
-    "odm": {"quantize": True, "range_init": "percentile", "clip_correction": True, "mismatch": "cooperative"},
-    "minmax": {"quantize": True, "range_init": "minmax", "clip_correction": False, "mismatch": "none"},
-    "fp": {"quantize": False, "range_init": None, "clip_correction": False, "mismatch": "none"},
+    "odm": {"scheme": "uniform", "range_init": "percentile", "clip_correction": True, "mismatch": "cooperative"},
+    "minmax": {"scheme": "uniform", "range_init": "minmax", "clip_correction": False, "mismatch": "none"},
+    "pams": {"scheme": "pams", "range_init": "pams", "clip_correction": False, "mismatch": "none"},
+    "tfmot8": {"scheme": "tfmot8", "range_init": "tfmot", "clip_correction": False, "mismatch": "none"},
+    "fp": {"scheme": None, "range_init": None, "clip_correction": False, "mismatch": "none"},
 }
 MISMATCH_MODES = ("cooperative", "naive", "none")
 COSINE_MODES = ("global", "per-tensor")
 DEFAULT_HR_PATCH = {2: 96, 3: 144, 4: 192}  # the paper's recipe
+DEFAULT_SIMILARITY_EVERY = 4  # steps per exact ODM step (two backward passes); see the module docstring
 
 
 @dataclass
 class TrainConfig:
     method: str = "odm"
-    bits: int = 4
+    bits: int | None = None  # None: 4, or 8 for tfmot8
     placement: str = "paper"
     iterations: int = 60_000
     batch_size: int = 8
@@ -56,6 +67,7 @@ class TrainConfig:
     mismatch: str | None = None  # None: the method's default
     clip_correction: bool | None = None  # None: the method's default
     cosine: str = "global"
+    similarity_every: int | None = None  # None: 4 with the global cosine; per tensor it must be 1 (every step)
     seed: int = 0
 
     def resolved(self, arch, scale):
@@ -74,28 +86,55 @@ class TrainConfig:
             raise EdgeSRError(f"unknown mismatch mode {config.mismatch!r}; choose one of: {', '.join(MISMATCH_MODES)}")
         if config.cosine not in COSINE_MODES:
             raise EdgeSRError(f"unknown cosine mode {config.cosine!r}; choose one of: {', '.join(COSINE_MODES)}")
-        if defaults["quantize"]:
+        if config.similarity_every is None:
+            config.similarity_every = 1 if config.cosine == "per-tensor" else DEFAULT_SIMILARITY_EVERY
+        if config.cosine == "per-tensor" and config.similarity_every != 1:
+            raise EdgeSRError(
+                "a per-tensor cosine weighs each tensor's ∇L_M apart, which needs both gradients at every step: "
+                "pass --similarity-every 1 with --cosine per-tensor"
+            )
+        config.bits = config.bits or (8 if defaults["scheme"] == "tfmot8" else 4)
+        if defaults["scheme"]:
             check_bits(config.bits)
-        elif config.mismatch != "none" or config.clip_correction:
-            raise EdgeSRError("the fp method has no quantizers: it takes no mismatch loss or clip correction")
-        for name in ("iterations", "batch_size", "halve_every"):
+        if defaults["scheme"] == "tfmot8" and config.bits != 8:
+            raise EdgeSRError(f"tfmot8 is tfmot's 8-bit scheme: it takes no --bits {config.bits}")
+        if defaults["scheme"] != "uniform" and (config.mismatch != "none" or config.clip_correction):
+            raise EdgeSRError(
+                f"--method {config.method} takes no mismatch loss or clip correction (they need edge_sr's uniform "
+                "quantizers: odm or minmax)"
+            )
+        for name in ("iterations", "batch_size", "halve_every", "similarity_every"):
             if getattr(config, name) < 1:
                 raise EdgeSRError(f"{name} must be at least 1, got {getattr(config, name)}")
         return config
 
 
+def quantization_of(config):
+    """run.json's `quantization`: what `quantize_model` needs to rebuild the trained model; None for `fp`."""
+    scheme = METHODS[config.method]["scheme"]
+    if scheme is None:
+        return None
+    return {"bits": config.bits, "placement": config.placement, "clip_correction": config.clip_correction,
+            "scheme": scheme}  # fmt: skip
+
+
 def prepare_model(fp_model, config, calibration_batches):
     """The model to train: a quantized copy with initialised ranges, or the FP model itself for `fp`."""
-    if not METHODS[config.method]["quantize"]:
+    quantization = quantization_of(config)
+    if quantization is None:
         return fp_model
-    model = quantize_model(fp_model, config.bits, config.placement, clip_correction=config.clip_correction)
-    initialize_ranges(model, calibration_batches, METHODS[config.method]["range_init"])
+    model = quantize_model(fp_model, **quantization)
+    if quantization["scheme"] == "tfmot8":
+        initialize_tfmot_ranges(model, fp_model, calibration_batches)
+    else:
+        initialize_ranges(model, calibration_batches, METHODS[config.method]["range_init"])
     return model
 
 
 def range_variables(model):
-    """The variables of every quantizer in `model`: ranges, and WCC's gamma."""
-    return [variable for site in quantizer_sites(model) for variable in site.variables.values()]
+    """The trainable variables of every quantizer in `model`: ranges, WCC's gamma (tfmot's ranges are not
+    trainable: its quantizers move them themselves)."""
+    return [variable for site in quantizer_sites(model) for variable in site.variables.values() if variable.trainable]
 
 
 def _zeros_for_none(gradients, variables):
@@ -158,6 +197,8 @@ class Trainer:
         with self.strategy.scope():
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.weight_optimizer = keras.optimizers.Adam(self._schedule(config.learning_rate))
+            # The cooperative weight of the last refresh, reused until the next (see `similarity_every`).
+            self.similarity = tf.Variable(1.0, trainable=False, name="similarity")
             if ranges:
                 self.range_optimizer = keras.optimizers.Adam(
                     self._schedule(config.learning_rate * config.range_lr_factor)
@@ -173,64 +214,86 @@ class Trainer:
 
     def checkpoint(self):
         """Everything a resumed run needs: model, both optimisers, the step counter."""
-        parts = {"model": self.model, "weight_optimizer": self.weight_optimizer, "step": self.step}
+        parts = {
+            "model": self.model,
+            "weight_optimizer": self.weight_optimizer,
+            "step": self.step,
+            "similarity": self.similarity,
+        }
         if self.range_vars:
             parts["range_optimizer"] = self.range_optimizer
         return tf.train.Checkpoint(**parts)
 
-    def _replica_step(self, lr, hr):
+    def _replica_step(self, lr, hr, refresh):
+        """One replica's share of a step. With `refresh` (the paper's step): ∇L_R and ∇L_M in two backward passes,
+        combined with the cooperative weight they give, which is kept. Otherwise, on the steps in between: one
+        backward pass of λ_R·L_R + λ_M·w·L_M, w the kept weight (1 for the naive mismatch)."""
         config = self.config
         context = tf.distribute.get_replica_context()
         terms = []
-        with tf.GradientTape(persistent=True) as tape:
-            if config.mismatch == "none":
+        observer = observe_quantizers(mismatch_terms(terms)) if config.mismatch != "none" else contextlib.nullcontext()
+        with tf.GradientTape(persistent=refresh) as tape:
+            with observer:
                 sr = self.model(lr, training=True)
-            else:
-                with observe_quantizers(mismatch_terms(terms)):
-                    sr = self.model(lr, training=True)
             loss_r = tf.reduce_mean(tf.abs(sr - hr))
             loss_m = tf.add_n(terms) if terms else tf.constant(0.0)
+            if terms and not refresh:
+                weight = self.similarity if config.mismatch == "cooperative" else 1.0
+                objective, scale = config.lambda_r * loss_r + config.lambda_m * weight * loss_m, 1.0
+            else:
+                objective, scale = loss_r, config.lambda_r
         variables = self.weight_vars + self.range_vars
-        grads_r = _zeros_for_none(tape.gradient(loss_r, variables), variables)
-        grads_r = context.all_reduce(tf.distribute.ReduceOp.MEAN, grads_r)
-        weight_grads_r, range_grads = grads_r[: len(self.weight_vars)], grads_r[len(self.weight_vars) :]
-
-        cosine, conflict = tf.constant(0.0), tf.constant(0.0)
-        weight_grads = [config.lambda_r * g for g in weight_grads_r]
+        grads = _zeros_for_none(tape.gradient(objective, variables), variables)
+        grads = context.all_reduce(tf.distribute.ReduceOp.MEAN, grads)
+        grads_r, range_grads = grads[: len(self.weight_vars)], [scale * g for g in grads[len(self.weight_vars) :]]
+        weight_grads = [scale * g for g in grads_r]
+        metrics = {"loss": loss_r}
         if terms:
+            metrics["mismatch"] = loss_m
+        if terms and refresh:
             grads_m = _zeros_for_none(tape.gradient(loss_m, self.weight_vars), self.weight_vars)
             grads_m = context.all_reduce(tf.distribute.ReduceOp.MEAN, grads_m)
-            cosine, conflict = gradient_statistics(weight_grads_r, grads_m)
+            metrics["cosine"], metrics["conflict"] = gradient_statistics(grads_r, grads_m)
             if config.mismatch == "cooperative":
-                sims = cooperative_weight(weight_grads_r, grads_m, per_tensor=config.cosine == "per-tensor")
+                sims = cooperative_weight(grads_r, grads_m, per_tensor=config.cosine == "per-tensor")
+                if config.cosine == "global":
+                    metrics["similarity"] = sims[0]
             else:
                 sims = [1.0] * len(grads_m)
-            weight_grads = [g + config.lambda_m * s * m for g, s, m in zip(weight_grads, sims, grads_m, strict=True)]
+            weight_grads = [
+                config.lambda_r * r + config.lambda_m * s * m for r, s, m in zip(grads_r, sims, grads_m, strict=True)
+            ]
         del tape
         self.weight_optimizer.apply_gradients(
             zip(weight_grads, self.weight_vars, strict=True), experimental_aggregate_gradients=False
         )
         if self.range_vars:
             self.range_optimizer.apply_gradients(
-                zip([config.lambda_r * g for g in range_grads], self.range_vars, strict=True),
-                experimental_aggregate_gradients=False,
+                zip(range_grads, self.range_vars, strict=True), experimental_aggregate_gradients=False
             )
-        return {"loss": loss_r, "mismatch": loss_m, "cosine": cosine, "conflict": conflict}
+        return metrics
 
-    def _distributed_step(self, lr, hr):
-        per_replica = self.strategy.run(self._replica_step, args=(lr, hr))
+    def _distributed_step(self, lr, hr, refresh):
+        per_replica = self.strategy.run(functools.partial(self._replica_step, refresh=refresh), args=(lr, hr))
         self.step.assign_add(1)
-        return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in per_replica.items()}
+        metrics = {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in per_replica.items()}
+        if "similarity" in metrics:
+            self.similarity.assign(metrics["similarity"])
+        return metrics
 
     def train_step(self, lr, hr):
-        """One optimisation step on a (distributed) batch; returns the step's losses and gradient statistics."""
-        return {k: float(v) for k, v in self._step_fn(lr, hr).items()}
+        """One optimisation step on a (distributed) batch; returns the step's losses, and on the steps that
+        refresh the cooperative weight the gradient statistics."""
+        refresh = self.config.mismatch != "none" and self.current_step % self.config.similarity_every == 0
+        return {k: float(v) for k, v in self._step_fn(lr, hr, refresh).items()}
 
 
 def collapsed_ranges(model):
     """The quantizer sites (`layer/site`) whose range is no longer a finite, non-empty interval."""
     bad = []
     for site in quantizer_sites(model):
+        if not isinstance(site.quantizer, UniformQuantizer):  # tfmot's own
+            continue
         lower, upper = site.quantizer.range(site.weight, site.variables)
         finite = bool(tf.reduce_all(tf.math.is_finite(lower)) and tf.reduce_all(tf.math.is_finite(upper)))
         if not finite or bool(tf.reduce_any(upper <= lower)):
@@ -345,15 +408,13 @@ def run_training(
     with strategy.scope():
         fp_model = load_source_model(run["model"], run["scale"])
         arch, scale = model_config(fp_model)["arch"], model_config(fp_model)["scale"]
-        config = TrainConfig(**{f.name: run["train"][f.name] for f in fields(TrainConfig)}).resolved(arch, scale)
+        config = TrainConfig(**{f.name: run["train"][f.name] for f in fields(TrainConfig) if f.name in run["train"]})
+        config = config.resolved(arch, scale)
         sampler = PatchSampler(
             run["data"]["train"], scale, config.hr_patch, config.batch_size, config.seed, progress=show_progress
         )
         calibration = [sampler.batch(i, stream=1)[0] for i in range(run["data"]["calibration_batches"])]
         trainer = Trainer(prepare_model(fp_model, config, calibration), config, strategy)
-    quantization = None
-    if METHODS[config.method]["quantize"]:
-        quantization = {"bits": config.bits, "placement": config.placement, "clip_correction": config.clip_correction}
     write_run(
         run_dir,
         {
@@ -361,7 +422,7 @@ def run_training(
             "scale": scale,
             "model_config": model_config(fp_model),
             "train": asdict(config),
-            "quantization": quantization,
+            "quantization": quantization_of(config),
         },
     )
     validate = validation_psnr(run["data"]["val"], scale)
@@ -369,48 +430,66 @@ def run_training(
     return {**result, "trainer": trainer}
 
 
-# The ODM paper's ablation rows (Table: baseline, + WCC only, WCC + naive MR, + cooperative MR only, ODM).
-ABLATIONS = {
+# What `benchmark qat` compares: the ODM paper's ablation rows (baseline, + WCC only, WCC + naive MR, + cooperative
+# MR only, ODM), ODM's exact step (both gradients at every step), and PAMS.
+VARIANTS = {
     "minmax": {"method": "minmax"},
     "wcc-only": {"method": "odm", "mismatch": "none"},
     "wcc+naive-mr": {"method": "odm", "mismatch": "naive"},
     "coop-mr-only": {"method": "odm", "clip_correction": False},
     "odm": {"method": "odm"},
+    "odm-exact": {"method": "odm", "similarity_every": 1},
+    "pams": {"method": "pams"},
 }
+
+
+def variant_config(variant, bits, iterations, **train_overrides):
+    """The TrainConfig of a `VARIANTS` entry (not yet resolved)."""
+    if variant not in VARIANTS:
+        raise EdgeSRError(f"unknown variant {variant!r}; choose from: {', '.join(VARIANTS)}")
+    return TrainConfig(**{**train_overrides, **VARIANTS[variant], "bits": bits, "iterations": iterations})
 
 
 def compare_variants(model, scale, train, val, eval_sets, bits_list, variants, iterations, out_dir, **train_overrides):
     """Train each (bits, variant) for the same steps from the same FP model and score it on `eval_sets`.
 
-    Returns one row per run: bits, variant, PSNR per eval set, and the median step time (first step, which
-    traces the graph, excluded).
+    Returns one row per run: bits, variant, PSNR per eval set.
     """
     from edge_sr.evaluation import evaluate_dataset
     from edge_sr.rundir import restore_best
     from edge_sr.upscalers import KerasUpscaler
 
-    unknown = [v for v in variants if v not in ABLATIONS]
-    if unknown:
-        raise EdgeSRError(f"unknown variant(s) {', '.join(unknown)}; choose from: {', '.join(ABLATIONS)}")
+    configs = {
+        (bits, v): variant_config(v, bits, iterations, **train_overrides) for bits in bits_list for v in variants
+    }
     rows = []
-    for bits in bits_list:
-        for variant in variants:
-            config = TrainConfig(**{**train_overrides, **ABLATIONS[variant], "bits": bits, "iterations": iterations})
-            run = {
-                "kind": "train",
-                "model": model,
-                "scale": scale,
-                "train": asdict(config),
-                "data": {"train": [str(f) for f in train], "val": str(val), "calibration_batches": 4},
-            }
-            run_dir = Path(out_dir) / f"w{bits}a{bits}-{variant}"
-            result = run_training(run, run_dir, validate_every=iterations, checkpoint_every=iterations)
-            trainer = result["trainer"]
-            restore_best(run_dir, trainer.model)
-            upscaler = KerasUpscaler(trainer.model, variant, scale)
-            scores = {
-                Path(s).name: evaluate_dataset(upscaler, s, scale, show_progress=False)["psnr"] for s in eval_sets
-            }
-            seconds = [entry["seconds"] for entry in read_history(run_dir)[1:]]
-            rows.append({"bits": bits, "variant": variant, "psnr": scores, "step_s": float(np.median(seconds))})
+    for (bits, variant), config in configs.items():
+        run = {
+            "kind": "train",
+            "model": model,
+            "scale": scale,
+            "train": asdict(config),
+            "data": {"train": [str(f) for f in train], "val": str(val), "calibration_batches": 4},
+        }
+        run_dir = Path(out_dir) / f"w{bits}a{bits}-{variant}"
+        result = run_training(run, run_dir, validate_every=iterations, checkpoint_every=iterations)
+        trainer = result["trainer"]
+        restore_best(run_dir, trainer.model)
+        upscaler = KerasUpscaler(trainer.model, variant, scale)
+        scores = {Path(s).name: evaluate_dataset(upscaler, s, scale, show_progress=False)["psnr"] for s in eval_sets}
+        rows.append({"bits": bits, "variant": variant, "psnr": scores})
     return rows
+
+
+def variant_trainers(fp_model, sampler, variants, bits, calibration_batches=4, **train_overrides):
+    """A fresh Trainer per variant on `fp_model` (ranges initialised from the sampler's calibration stream): what
+    `benchmark qat` times side by side."""
+    from models_tf import model_config
+
+    arch, scale = model_config(fp_model)["arch"], model_config(fp_model)["scale"]
+    calibration = [sampler.batch(i, stream=1)[0] for i in range(calibration_batches)]
+    trainers = {}
+    for variant in variants:
+        config = variant_config(variant, bits, 1, **train_overrides).resolved(arch, scale)
+        trainers[variant] = Trainer(prepare_model(fp_model, config, calibration), config)
+    return trainers

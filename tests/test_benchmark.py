@@ -31,7 +31,8 @@ def test_qat_benchmark_trains_each_variant_for_the_same_steps(tmp_path, photo):
     result = run_module(
         "edge_sr.benchmark", "qat", "--model", tmp_path / "tiny.keras", "--train", tmp_path / "train",
         "--val", tmp_path / "val", "--eval", tmp_path / "val", "--bits", 4, "--variants", "minmax", "odm",
-        "--steps", 3, "--batch-size", 2, "--patch", 24, "--out", tmp_path / "runs", "--json", tmp_path / "q.json",
+        "--steps", 3, "--batch-size", 2, "--patch", 24, "--timing-rounds", 1, "--out", tmp_path / "runs",
+        "--json", tmp_path / "q.json",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "q.json").read_text())["results"]

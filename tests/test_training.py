@@ -11,11 +11,13 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_keras as keras
 from conftest import REPO, TINY, assert_clean_error, run_module
 
 from edge_sr.data import PatchSampler
 from edge_sr.errors import EdgeSRError
 from edge_sr.quant import UniformQuantizer
+from edge_sr.quant.quantizer import observe_quantizers
 from edge_sr.rundir import read_history
 from edge_sr.training import (
     TrainConfig,
@@ -64,6 +66,69 @@ def test_gradient_statistics_count_sign_conflicts_among_shared_parameters():
     assert float(cosine) == pytest.approx((1 - 4 - 1) / (np.sqrt(22) * np.sqrt(6)))
 
 
+def test_train_step_is_the_paper_combination_and_reuses_the_weight_in_between(train_folder):
+    fp = build_preset("edsr-baseline", scale=2, **TINY)
+    config = TrainConfig(method="odm", bits=8, batch_size=2, hr_patch=24, lambda_m=1e-2, similarity_every=2).resolved(
+        "edsr", 2
+    )
+    sampler = PatchSampler(train_folder, 2, 24, 2, progress=False)
+    trainer = Trainer(prepare_model(fp, config, [sampler.batch(0, stream=1)[0]]), config)
+    # Plain SGD at rate 1: a step moves every variable by exactly minus the gradient it was given.
+    trainer.weight_optimizer, trainer.range_optimizer = keras.optimizers.SGD(1.0), keras.optimizers.SGD(1.0)
+    variables, count = trainer.weight_vars + trainer.range_vars, len(trainer.weight_vars)
+
+    def gradients(lr, hr):
+        terms = []
+        with tf.GradientTape(persistent=True) as tape:
+            with observe_quantizers(mismatch_terms(terms)):
+                loss_r = tf.reduce_mean(tf.abs(trainer.model(lr, training=True) - hr))
+            loss_m = tf.add_n(terms)
+        return [
+            [
+                np.zeros(v.shape, np.float32) if g is None else g.numpy()
+                for g, v in zip(tape.gradient(loss, variables), variables, strict=True)
+            ]
+            for loss in (loss_r, loss_m)
+        ]
+
+    def moves(lr, hr):  # the step's metrics and moves; then the variables are put back
+        before = [v.numpy() for v in variables]
+        metrics = trainer.train_step(lr, hr)
+        moved = [old - variable.numpy() for old, variable in zip(before, variables, strict=True)]
+        for old, variable in zip(before, variables, strict=True):
+            variable.assign(old)
+        return metrics, moved
+
+    def distance(a, b):  # relative, over all variables (graph and eager runs may round a few values apart)
+        return np.sqrt(sum(np.sum((x - y) ** 2) for x, y in zip(a, b, strict=True)) / sum(np.sum(y**2) for y in b))
+
+    lr, hr = sampler.batch(0)
+    grad_r, grad_m = gradients(lr, hr)
+    sim = float(
+        cooperative_weight([tf.constant(g) for g in grad_r[:count]], [tf.constant(g) for g in grad_m[:count]])[0]
+    )
+    # Step 0 refreshes: two gradients, the paper's combination for the weights, L_R alone for the ranges.
+    expected = [r + 1e-2 * sim * m for r, m in zip(grad_r[:count], grad_m[:count], strict=True)] + grad_r[count:]
+    metrics, moved = moves(lr, hr)
+    assert 0 < sim < 1 and metrics["similarity"] == pytest.approx(sim, rel=1e-4) == float(trainer.similarity)
+    assert distance(moved, expected) < 5e-3 and distance(grad_r, expected) > 0.1
+
+    grad_r, grad_m = gradients(lr, hr)  # the same batch and weights (moves put them back), so ∇L_M shows again
+    trainer.similarity.assign(0.9)
+    # Step 1: one backward pass of L_R + λ_M·w·L_M, w the kept weight, for weights and ranges alike.
+    expected = [r + 1e-2 * 0.9 * m for r, m in zip(grad_r, grad_m, strict=True)]
+    metrics, moved = moves(lr, hr)
+    assert "similarity" not in metrics and "cosine" not in metrics and metrics["mismatch"] > 0
+    assert distance(moved, expected) < 5e-3 and distance(grad_r, expected) > 0.05
+
+
+def test_a_per_tensor_cosine_needs_both_gradients_every_step():
+    assert TrainConfig(cosine="per-tensor").resolved("edsr", 2).similarity_every == 1
+    assert TrainConfig().resolved("edsr", 2).similarity_every == 4
+    with pytest.raises(EdgeSRError, match="--similarity-every 1 with --cosine per-tensor"):
+        TrainConfig(cosine="per-tensor", similarity_every=4).resolved("edsr", 2)
+
+
 def train_args(run_dir, model, train, val, *extra):
     return [
         "--run-dir", run_dir, "--model", model, "--scale", 2, "--train", train, "--val", val,
@@ -84,7 +149,10 @@ def test_odm_run_learns_resumes_exactly_and_keeps_its_outputs(tmp_path, tiny_mod
     assert [entry["step"] for entry in history] == list(range(24))
     loss = losses(tmp_path / "full")
     assert loss[-6:].mean() < 0.8 * loss[:6].mean()
-    assert all(0 <= entry["conflict"] <= 1 and entry["mismatch"] > 0 for entry in history)
+    assert all(entry["mismatch"] > 0 for entry in history)
+    refreshed = [entry for entry in history if "conflict" in entry]  # every 4th step takes both gradients
+    assert [entry["step"] for entry in refreshed] == list(range(0, 24, 4))
+    assert all(0 <= entry["conflict"] <= 1 and 0 <= entry["similarity"] <= 1 for entry in refreshed)
     run = json.loads((tmp_path / "full" / "run.json").read_text())
     assert run["train"]["method"] == "odm" and run["train"]["clip_correction"] is True and run["scale"] == 2
     best = json.loads((tmp_path / "full" / "best" / "best.json").read_text())
@@ -92,8 +160,8 @@ def test_odm_run_learns_resumes_exactly_and_keeps_its_outputs(tmp_path, tiny_mod
     assert list((tmp_path / "full" / "logs").glob("events.out.tfevents.*"))
 
     half = run_module("edge_sr.train", *train_args(tmp_path / "half", tiny_model, train_folder, val_folder),
-                      "--iterations", 12)  # fmt: skip
-    assert half.returncode == 0, half.stderr
+                      "--iterations", 10)  # fmt: skip
+    assert half.returncode == 0, half.stderr  # it stops between two refreshes: the kept weight must resume too
     resumed = run_module("edge_sr.train", "--run-dir", tmp_path / "half", "--resume", "--iterations", 24)
     assert resumed.returncode == 0, resumed.stderr
     assert np.allclose(losses(tmp_path / "half"), loss, rtol=1e-5)

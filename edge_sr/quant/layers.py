@@ -4,12 +4,23 @@ import numpy as np
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
-from edge_sr.quant.quantizer import UniformQuantizer, check_bits, integer_grid
+from edge_sr.errors import EdgeSRError
+from edge_sr.quant.quantizer import (
+    MaxScaleWeightQuantizer,
+    SymmetricActivationQuantizer,
+    UniformQuantizer,
+    check_bits,
+    integer_grid,
+)
+
+# How a config quantizes: "uniform" (learnable asymmetric activations, symmetric weights: ODM, 2DQuant, minmax)
+# or "pams" (PAMS: learnable symmetric clip α for activations, weights on their current max |W|).
+QUANTIZER_SCHEMES = ("uniform", "pams")
 
 
 @keras.utils.register_keras_serializable(package="edge_sr")
 class UniformQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
-    """k-bit symmetric kernel and (optionally) k-bit asymmetric output for a Conv2D or Dense layer.
+    """k-bit symmetric kernel and (optionally) k-bit output for a Conv2D or Dense layer.
 
     Use it with tfmot on your own tf_keras model:
         quantize_annotate_layer(conv, UniformQuantizeConfig(4, 4)), then, inside
@@ -17,16 +28,33 @@ class UniformQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
     """
 
     def __init__(
-        self, weight_bits=8, activation_bits=8, per_channel=False, clip_correction=False, quantize_output=True
+        self,
+        weight_bits=8,
+        activation_bits=8,
+        per_channel=False,
+        clip_correction=False,
+        quantize_output=True,
+        scheme="uniform",
     ):
         self.weight_bits, self.activation_bits = check_bits(weight_bits), check_bits(activation_bits)
         self.per_channel, self.clip_correction, self.quantize_output = per_channel, clip_correction, quantize_output
+        if scheme not in QUANTIZER_SCHEMES:
+            raise EdgeSRError(f"unknown quantizer scheme {scheme!r}; choose one of: {', '.join(QUANTIZER_SCHEMES)}")
+        if scheme == "pams" and (per_channel or clip_correction):
+            raise EdgeSRError("PAMS quantizes weights per tensor on their max: no per_channel or clip_correction")
+        self.scheme = scheme
 
     def get_weights_and_quantizers(self, layer):
+        if self.scheme == "pams":
+            return [(layer.kernel, MaxScaleWeightQuantizer(self.weight_bits))]
         quantizer = UniformQuantizer(
             self.weight_bits, symmetric=True, per_channel=self.per_channel, clip_correction=self.clip_correction
         )
         return [(layer.kernel, quantizer)]
+
+    def activation_quantizer(self, bits):
+        """The scheme's quantizer for an activation (a layer's output or input) of `bits`."""
+        return SymmetricActivationQuantizer(bits) if self.scheme == "pams" else UniformQuantizer(bits)
 
     def get_activations_and_quantizers(self, layer):
         return []
@@ -38,7 +66,7 @@ class UniformQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
         pass
 
     def get_output_quantizers(self, layer):
-        return [UniformQuantizer(self.activation_bits)] if self.quantize_output else []
+        return [self.activation_quantizer(self.activation_bits)] if self.quantize_output else []
 
     def get_config(self):
         return {
@@ -47,6 +75,7 @@ class UniformQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
             "per_channel": self.per_channel,
             "clip_correction": self.clip_correction,
             "quantize_output": self.quantize_output,
+            "scheme": self.scheme,
         }
 
 
@@ -81,7 +110,7 @@ class InputQuantizeWrapper(tfmot.quantization.keras.QuantizeWrapperV2):
     def __init__(self, layer, quantize_config, input_bits, **kwargs):
         super().__init__(layer, quantize_config, **kwargs)
         self.input_bits = check_bits(input_bits)
-        self.input_quantizer = UniformQuantizer(input_bits)
+        self.input_quantizer = quantize_config.activation_quantizer(input_bits)
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -103,6 +132,15 @@ def _int8_constant(values):
     return (np.floor((values - grid_lower) / step + np.float32(0.5)) * step + grid_lower).tolist()
 
 
+def _tfmot_quantized(layer):
+    from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import QuantizeLayer
+
+    wrapped = isinstance(layer, tfmot.quantization.keras.QuantizeWrapper) and not isinstance(
+        layer, InputQuantizeWrapper
+    )
+    return wrapped or isinstance(layer, QuantizeLayer)
+
+
 @keras.utils.register_keras_serializable(package="edge_sr")
 class OutputQuantizer(keras.layers.Layer):
     """Runs `layer` (shared, not copied) with an 8-bit quantized kernel (`quantize_kernel`), an 8-bit quantizer
@@ -110,6 +148,12 @@ class OutputQuantizer(keras.layers.Layer):
     (a concatenation reading a tensor that keeps another range)."""
 
     def __init__(self, layer, quantize_kernel=False, quantize_output=True, requantize_inputs=(), **kwargs):
+        if _tfmot_quantized(layer):
+            raise EdgeSRError(
+                f"layer {layer.name} carries tfmot's own quantizers (a tfmot8 run): the integer export keeps edge_sr's "
+                "quantizer ranges and cannot take tfmot's; evaluate the run in Keras (python -m edge_sr.evaluate "
+                "--model RUN_DIR), or for a full-integer file train --method minmax --bits 8 instead"
+            )
         super().__init__(name=layer.name, **kwargs)
         self.layer, self.quantize_kernel, self.quantize_output = layer, quantize_kernel, quantize_output
         self.kernel_quantizer = UniformQuantizer(8, symmetric=True, per_channel=True) if quantize_kernel else None
@@ -152,6 +196,8 @@ def quantize_scope_objects():
     """Custom objects tfmot's `quantize_scope` needs to apply or load models quantized with edge_sr."""
     return {
         "UniformQuantizer": UniformQuantizer,
+        "SymmetricActivationQuantizer": SymmetricActivationQuantizer,
+        "MaxScaleWeightQuantizer": MaxScaleWeightQuantizer,
         "UniformQuantizeConfig": UniformQuantizeConfig,
         "ActivationQuantizer": ActivationQuantizer,
         "InputQuantizeWrapper": InputQuantizeWrapper,

@@ -3,7 +3,11 @@
 `paper`: the protocol ODM, DAQ, DDTB and 2DQuant report — weights and input activations of the body's
 residual-block (EDSR) or dense-block (RDN: block convs and local fusion) convs, and of SwinIR's block linears,
 plus the inputs of SwinIR's two attention matmuls (2DQuant); head, tail, upsampler and residual adds stay in
-float.
+float. Those layers get the `uniform` quantizers (ODM, 2DQuant, minmax) or PAMS's (`pams`).
+
+`tfmot8` is tfmot's own default 8-bit QAT (`quantize_apply` with its Default8BitQuantizeScheme) on every layer,
+with edge_sr's layers that tfmot does not know annotated: a Rescaling gets tfmot's 8-bit output quantizer (it
+makes new values), a DepthToSpace none (it only moves them).
 """
 
 import re
@@ -14,11 +18,19 @@ import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
 from edge_sr.errors import EdgeSRError
-from edge_sr.quant.layers import ActivationQuantizer, InputQuantizeWrapper, OutputQuantizer, UniformQuantizeConfig
+from edge_sr.quant.layers import (
+    QUANTIZER_SCHEMES,
+    ActivationQuantizer,
+    InputQuantizeWrapper,
+    OutputQuantizer,
+    UniformQuantizeConfig,
+)
 from edge_sr.quant.quantizer import UniformQuantizer, check_bits
 from models_tf.config import model_config
+from models_tf.layers import DepthToSpace
 
 PLACEMENTS = ("paper",)
+SCHEMES = (*QUANTIZER_SCHEMES, "tfmot8")
 
 # Layer names (models_tf naming) quantized by the paper protocol, per architecture.
 PAPER_LAYERS = {
@@ -42,14 +54,20 @@ def quantized_layer_names(model, placement="paper"):
     return names
 
 
-def quantize_model(model, bits, placement="paper", per_channel=False, clip_correction=False):
+def quantize_model(model, bits, placement="paper", per_channel=False, clip_correction=False, scheme="uniform"):
     """A copy of `model` with k-bit weight and input quantizers on the placement's layers, and k-bit
     quantizers on the matmul inputs of any attention layer that offers them (SwinIR's `matmul_bits`); FP
-    weights kept.
+    weights kept. `scheme`: which quantizers (see the module docstring); `tfmot8` ignores the placement.
 
-    The quantizer ranges start at their defaults: initialise them (percentile, min/max, DOBI) before use.
+    The quantizer ranges start at their defaults: initialise them (percentile, min/max, DOBI, ...) before use.
     """
     check_bits(bits)
+    if scheme not in SCHEMES:
+        raise EdgeSRError(f"unknown quantizer scheme {scheme!r}; choose one of: {', '.join(SCHEMES)}")
+    if scheme == "tfmot8":
+        if bits != 8 or per_channel or clip_correction:
+            raise EdgeSRError("tfmot8 is tfmot's default 8-bit scheme: 8 bits, its own weight quantizers")
+        return tfmot_default_model(model)
     targets = set(quantized_layer_names(model, placement))
 
     def clone(layer):
@@ -62,7 +80,7 @@ def quantize_model(model, bits, placement="paper", per_channel=False, clip_corre
         with tf.name_scope(layer.name):  # keep variable names like body_0_conv1/kernel
             fresh.build(layer.input_shape)
         config = UniformQuantizeConfig(
-            bits, bits, per_channel=per_channel, clip_correction=clip_correction, quantize_output=False
+            bits, bits, per_channel=per_channel, clip_correction=clip_correction, quantize_output=False, scheme=scheme
         )
         return InputQuantizeWrapper(fresh, config, input_bits=bits, name=layer.name)
 
@@ -71,6 +89,38 @@ def quantize_model(model, bits, placement="paper", per_channel=False, clip_corre
         variables = {variable.name: variable for variable in quantized.get_layer(layer.name).weights}
         for weight in layer.weights:
             variables[weight.name].assign(weight)
+    quantized.edge_sr_config = model_config(model)
+    return quantized
+
+
+def tfmot_default_model(model):
+    """`model` under tfmot's default 8-bit QAT (layer names kept); its ranges start at tfmot's ±6."""
+    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
+        default_8bit_quantize_configs as default_configs,
+    )
+
+    annotate = tfmot.quantization.keras.quantize_annotate_layer
+
+    def clone(layer):
+        fresh = layer.__class__.from_config(layer.get_config())
+        if isinstance(layer, keras.layers.InputLayer):
+            return fresh
+        if isinstance(layer, keras.layers.Rescaling):
+            return annotate(fresh, default_configs.Default8BitOutputQuantizeConfig())
+        if isinstance(layer, DepthToSpace):
+            return annotate(fresh, default_configs.NoOpQuantizeConfig())
+        return annotate(fresh)
+
+    annotated = keras.models.clone_model(model, clone_function=clone)
+    annotated.set_weights(model.get_weights())
+    try:
+        scope = {
+            name: getattr(default_configs, name) for name in ("Default8BitOutputQuantizeConfig", "NoOpQuantizeConfig")
+        }
+        with tfmot.quantization.keras.quantize_scope(scope):
+            quantized = tfmot.quantization.keras.quantize_apply(annotated, quantized_layer_name_prefix="")
+    except (RuntimeError, ValueError) as error:
+        raise EdgeSRError(f"tfmot's default 8-bit QAT cannot quantize {model.name!r}: {error}") from None
     quantized.edge_sr_config = model_config(model)
     return quantized
 

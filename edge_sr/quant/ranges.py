@@ -1,8 +1,10 @@
 """Initial quantizer ranges from calibration batches: what QAT starts from and what the PTQ methods use.
 
-Activation sites: `minmax` takes the extremes seen, `percentile` (ODM's init) the 1st and 99th percentiles, and
-`dobi` (2DQuant's distribution-oriented bound initialisation) the candidate range with the least ‖x − Q(x)‖₂;
-each is computed per calibration batch and averaged over the batches (2DQuant uses one batch). Weight sites
+Activation sites: `minmax` takes the extremes seen, `percentile` (ODM's init) the 1st and 99th percentiles,
+`dobi` (2DQuant's distribution-oriented bound initialisation) the candidate range with the least ‖x − Q(x)‖₂, and
+`pams` ±(the batch mean of each sample's max |x|: the statistic PAMS tracks as an EMA over its first epoch);
+each is computed per calibration batch and averaged over the batches (2DQuant uses one batch). A symmetric
+activation quantizer (PAMS's) takes the larger magnitude of the two bounds. Weight sites
 start at max |W| (per channel where the quantizer is per channel), or at DOBI's best symmetric narrowing of it;
 clip-corrected weights (WCC) need nothing: gamma starts at 1 on the current 99th percentile.
 
@@ -12,12 +14,13 @@ range it picks is the one the model will use.
 
 import numpy as np
 import tensorflow as tf
+import tf_keras as keras
 
 from edge_sr.errors import EdgeSRError
 from edge_sr.quant.placement import quantizer_sites
 from edge_sr.quant.quantizer import bypass_quantizers, fake_quant, observe_quantizers, percentile
 
-RANGE_INITS = ("minmax", "percentile", "dobi")
+RANGE_INITS = ("minmax", "percentile", "dobi", "pams")
 DOBI_VARIANTS = ("paper", "released")
 DOBI_CANDIDATES = 100  # K
 DOBI_MAX_VALUES = 1 << 18  # larger tensors are scored on this many values drawn at random (min and max stay exact)
@@ -77,6 +80,10 @@ def _batch_range(inputs, method, levels, one_sided):
         return dobi_activation_range(inputs, levels, one_sided)
     if method == "minmax":
         low, high = float(tf.reduce_min(inputs)), float(tf.reduce_max(inputs))
+    elif method == "pams":
+        per_sample = tf.reduce_max(tf.abs(tf.reshape(inputs, [tf.shape(inputs)[0], -1])), axis=1)
+        high = float(tf.reduce_mean(per_sample))
+        low = -high
     else:
         low, high = float(percentile(inputs, 1.0)), float(percentile(inputs, 99.0))
     return min(low, 0.0), max(high, 0.0)
@@ -107,7 +114,7 @@ def initialize_ranges(model, batches, method="percentile", dobi_variant="paper")
     def record(quantizer, inputs, weights):
         entry = seen.setdefault(id(weights), (quantizer, weights, []))
         if quantizer.quantizes_weights:
-            if not quantizer.clip_correction:
+            if "upper" in weights:  # clip-corrected and PAMS weights follow the current weights by themselves
                 weights["upper"].assign(np.maximum(_weight_upper(quantizer, inputs, method), 1e-8))
         else:
             entry[2].append(_batch_range(inputs, method, quantizer.levels, one_sided.get(id(weights), False)))
@@ -124,6 +131,37 @@ def initialize_ranges(model, batches, method="percentile", dobi_variant="paper")
     for _, weights, ranges in seen.values():
         if ranges:
             low, high = np.mean(ranges, axis=0)
+            if "lower" not in weights:  # symmetric
+                weights["upper"].assign(max(-low, high) or 1.0)
+                continue
             weights["lower"].assign(low)
             weights["upper"].assign(high if high > low else low + 1.0)
     return len(seen)
+
+
+def initialize_tfmot_ranges(model, fp_model, batches):
+    """tfmot8: start the activation ranges of tfmot's quantizers in `model` (made by `tfmot_default_model` from
+    `fp_model`) at the min/max of the FP flow over `batches` (per-batch extremes averaged, widened to hold 0),
+    where tfmot would start them at ±6 and move them by an EMA of decay 0.999. Weight ranges need nothing: tfmot
+    takes them from the current weights at every training step."""
+    from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import QuantizeLayer
+
+    targets = {}  # FP layer whose output the quantizer sees -> the quantizer's variables
+    for layer in model.layers:
+        if isinstance(layer, QuantizeLayer):
+            targets[layer.inbound_nodes[0].inbound_layers.name] = layer.quantizer_vars
+        elif getattr(layer, "_output_quantizers", None):
+            targets[layer.name] = layer._output_quantizer_vars
+    if not targets:
+        raise EdgeSRError(f"model {model.name!r} has no tfmot quantizers to initialise")
+    probe = keras.Model(fp_model.inputs, [fp_model.get_layer(name).output for name in targets])
+    extremes = []
+    for batch in batches:
+        outputs = tf.nest.flatten(probe(batch, training=False))
+        extremes.append([(float(tf.reduce_min(x)), float(tf.reduce_max(x))) for x in outputs])
+    if not extremes:
+        raise EdgeSRError("range initialisation needs at least one calibration batch")
+    for variables, (low, high) in zip(targets.values(), np.mean(extremes, axis=0), strict=True):
+        variables["min_var"].assign(min(low, 0.0))
+        variables["max_var"].assign(max(high, 0.0))
+    return len(targets)

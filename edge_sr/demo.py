@@ -5,7 +5,7 @@
 
 It quantizes the model with 2DQuant (W8A8, W4A4) and ODM (W4A4, short CPU schedules), exports each as a
 full-integer .tflite with its parity check, scores every file against FP32, bicubic and TFLite's own int8
-post-training quantization on scikit-image's bundled photos (and Set5/Set14 when ../shared/data exists), times
+post-training quantization on scikit-image's bundled photos (and Set5 when ../shared/data exists), times
 fp32 against int8, and writes OUT/report.html (open it in a browser), OUT/results.json and the .tflite files.
 Rerunning continues an interrupted demo; --quick runs every step on tiny images and schedules (seconds).
 """

@@ -2,7 +2,7 @@
 
 Model: the real idealo RDN ×2 from the zoo when npm can fetch it, else the EDSR-small ×2 that ships inside the
 package. Data: photos bundled with scikit-image — some to calibrate and train on, the others to evaluate — plus
-Set5/Set14 when ../shared/data exists. Steps: the FP model and bicubic, TFLite's own int8 PTQ (the baseline),
+Set5 when ../shared/data exists. Steps: the FP model and bicubic, TFLite's own int8 PTQ (the baseline),
 2DQuant at W8A8 and W4A4, a short ODM QAT at W4A4, the full-integer export of each with its parity check,
 evaluation of every file, and fp32-vs-int8 latency. Each finished step leaves its result in OUT/steps/, so an
 interrupted demo continues where it stopped.
@@ -37,9 +37,9 @@ class DemoSettings:
     qat_iterations: int = 40  # ODM steps (the paper: 60K of batch 8)
     qat_batch: int = 4
     qat_hr_patch: int = 48
-    val_crop: int = 128  # HR size of the validation crops that pick the best bounds/weights
+    val_crop: int = 192  # HR size of the validation crops that pick the best bounds/weights
     photo_size: int | None = None  # centre-crop every photo to this HR size (None: whole photos)
-    shared_sets: bool = True  # also evaluate on ../shared/data Set5 and Set14 when present
+    shared_sets: bool = True  # also evaluate on ../shared/data/Set5 when present
     bench_size: int = 128  # LR side of the latency image
     bench_runs: int = 6
     bench_warmup: int = 2
@@ -105,7 +105,8 @@ def prepare_data(data_dir, settings, extra_sets=()):
             write_image(folders["val"] / f"{name}.png", _centre_crop(_photo(name), settings.val_crop, centre))
     eval_sets = {"photos": folders["photos"]}
     if settings.shared_sets:
-        eval_sets.update((name, SHARED_DATA / name) for name in ("Set5", "Set14") if (SHARED_DATA / name).is_dir())
+        if (SHARED_DATA / "Set5").is_dir():
+            eval_sets["Set5"] = SHARED_DATA / "Set5"
     eval_sets.update((Path(folder).name, Path(folder)) for folder in extra_sets)
     return {"calibration": folders["calibration"], "val": folders["val"], "eval": eval_sets}
 

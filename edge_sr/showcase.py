@@ -154,37 +154,33 @@ def _fresh_or_resumable(run_dir):
 
 
 def _calibrate(source, scale, folders, settings, bits, run_dir):
-    from edge_sr.calibration import CalibrationConfig, run_calibration
+    from edge_sr.calibration import CalibrationConfig
 
     config = CalibrationConfig(method="2dquant", bits=bits, per_channel=True, iterations=settings.dqc_iterations,
                                batch_size=settings.dqc_batch, lr_patch=settings.lr_patch)  # fmt: skip
-    run = {
-        "kind": "calibrate",
-        "model": source,
-        "scale": scale,
-        "calibrate": asdict(config),
-        "data": {"calibration": [str(folders["calibration"])], "val": str(folders["val"]), "calibration_batches": 1},
-    }
-    resume = _fresh_or_resumable(run_dir)
-    every = settings.dqc_iterations
-    return run_calibration(run, run_dir, resume, validate_every=every, checkpoint_every=max(1, every // 3))
+    return _fit_run("calibrate", config, source, scale, folders, run_dir)
 
 
 def _train_odm(source, scale, folders, settings, bits, run_dir):
-    from edge_sr.training import TrainConfig, run_training
+    from edge_sr.training import TrainConfig
 
     config = TrainConfig(method="odm", bits=bits, iterations=settings.qat_iterations, batch_size=settings.qat_batch,
                          hr_patch=settings.qat_hr_patch)  # fmt: skip
-    run = {
-        "kind": "train",
-        "model": source,
-        "scale": scale,
-        "train": asdict(config),
-        "data": {"train": [str(folders["calibration"])], "val": str(folders["val"]), "calibration_batches": 1},
-    }
+    return _fit_run("train", config, source, scale, folders, run_dir)
+
+
+def _fit_run(kind, config, source, scale, folders, run_dir):
+    """A `calibrate` or `train` run on the calibration photos, validated once at its end, resumed if interrupted."""
+    from edge_sr.calibration import run_calibration
+    from edge_sr.training import run_training
+
+    images = "calibration" if kind == "calibrate" else "train"
+    data = {images: [str(folders["calibration"])], "val": str(folders["val"]), "calibration_batches": 1}
+    run = {"kind": kind, "model": source, "scale": scale, kind: asdict(config), "data": data}
+    fit_run = run_calibration if kind == "calibrate" else run_training
+    every = config.iterations
     resume = _fresh_or_resumable(run_dir)
-    every = settings.qat_iterations
-    return run_training(run, run_dir, resume, validate_every=every, checkpoint_every=max(1, every // 3))
+    return fit_run(run, run_dir, resume, validate_every=every, checkpoint_every=max(1, every // 3))
 
 
 def _calibration_patches(folders, settings, scale, count):

@@ -33,7 +33,7 @@ demo-screenshot:
 test: $(STAMP)
 	$(PY) -m ruff check .
 	@$(MAKE) --no-print-directory test-java
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 # The Android app's plain-Java core (android_demo/srcore) with javac and JUnit 5's console launcher alone (no
 # Gradle, no Maven Central). Skipped with a note where javac or the JUnit jar is missing, unless

@@ -213,7 +213,7 @@ class Trainer:
         return int(self.step.numpy())
 
     def checkpoint(self):
-        """Everything a resumed run needs: model, both optimisers, the step counter."""
+        """Everything a resumed run needs: model, both optimisers, the step counter, the kept cooperative weight."""
         parts = {
             "model": self.model,
             "weight_optimizer": self.weight_optimizer,

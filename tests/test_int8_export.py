@@ -12,7 +12,6 @@ from conftest import TINY, run_module
 from edge_sr.export import check_parity, read_metadata
 from edge_sr.quant import quantize_model, quantizer_sites
 from edge_sr.quant.deploy import OutputQuantizer, deploy_model
-from edge_sr.quant.layers import integer_bias
 from edge_sr.quant.ranges import initialize_ranges
 from edge_sr.runtime import delegation_report
 from models_tf import build_preset
@@ -68,19 +67,6 @@ def int8_weights(path):
     return {t["name"]: interpreter.get_tensor(t["index"]) for t in filters}
 
 
-def conv_biases(path):
-    """{body conv name: the bias its CONV_2D adds, dequantized} of a .tflite file (convs without one left out)."""
-    interpreter = Interpreter(model_path=str(path))
-    details = {t["index"]: t for t in interpreter.get_tensor_details()}
-    found = {}
-    for op in interpreter._get_ops_details():
-        name = re.search(r"body_\d+_conv[12]", details[op["outputs"][0]]["name"])
-        if op["op_name"] == "CONV_2D" and name and len(op["inputs"]) > 2 and op["inputs"][2] >= 0:
-            bias = details[op["inputs"][2]]
-            found[name.group()] = interpreter.get_tensor(bias["index"]) * bias["quantization_parameters"]["scales"]
-    return found
-
-
 @pytest.mark.parametrize("bits", [8, 4])
 def test_int8_file_keeps_the_learned_ranges_and_matches_its_reference(
     tmp_path, tiny_model, train_folder, val_folder, bits
@@ -109,14 +95,6 @@ def test_int8_file_keeps_the_learned_ranges_and_matches_its_reference(
     from edge_sr.rundir import load_run_model, read_run
 
     reference, _ = complete(load_run_model(tmp_path / "run"), deploy_calibration_batches(read_run(tmp_path / "run"), 2))
-    # It adds the biases the file adds (int32 on the input step × weight step grid), and where one k-bit input
-    # quantizer reads a tensor, rounds it once, onto that grid, as the file does.
-    biases = conv_biases(path)
-    assert biases and all(
-        np.allclose(integer_bias(reference.get_layer(n).layer), b, atol=1e-6) for n, b in biases.items()
-    )
-    relu = reference.get_layer("body_0_relu")
-    assert not isinstance(relu, OutputQuantizer) and isinstance(reference.get_layer("body_0_add"), OutputQuantizer)
     parity = check_parity(reference, path, val_folder, 2)
     assert abs(parity["delta_psnr"]) <= 0.02 and parity["ok"]
 

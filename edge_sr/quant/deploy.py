@@ -2,8 +2,7 @@
 placement leaves in float, so that the whole model is an integer graph (what `convert --int8` exports).
 
 - every layer output gets an 8-bit quantizer, except where only an activation layer reads it (the converter fuses
-  conv + ReLU, so the range after the ReLU is the one that exists) or only one k-bit input quantizer;
-- the biases of the k-bit layers are rounded onto the int32 grid the integer kernel adds them on;
+  conv + ReLU, so the range after the ReLU is the one that exists);
 - the kernels of the convs and linears outside the placement get 8-bit per-channel symmetric quantizers;
 - the model output is quantized on [0, 255] with step 1: the uint8 pixels an image file holds;
 - layers that XNNPACK would leave to LiteRT's builtin kernels become equivalents that it runs (a concatenation of
@@ -44,26 +43,17 @@ def deploy_model(model, batches):
     last = model.layers[-1]
 
     joined, requantized = _concat_membership(model)
-    shares_a_range = set(joined) | {source for sources in joined.values() for source in sources}
 
     def complete(layer):
-        consumers = _consumers(layer)
-        only_activations = bool(consumers) and all(isinstance(c, _ACTIVATIONS) for c in consumers)
-        # A tensor only one k-bit input quantizer reads is made on that grid: the converter merges the two
-        # fake quants, so an 8-bit rounding first would be one the file never does.
-        only_k_bit = (
-            len(consumers) == 1 and isinstance(consumers[0], InputQuantizeWrapper) and layer.name not in shares_a_range
-        )
+        only_activations = bool(_consumers(layer)) and all(isinstance(c, _ACTIVATIONS) for c in _consumers(layer))
         plain_weights = isinstance(layer, _WEIGHTED) and not isinstance(layer, InputQuantizeWrapper)
-        k_bit_bias = isinstance(layer, InputQuantizeWrapper)  # OutputQuantizer puts its bias on the int32 grid
         layer = xnnpack_equivalent(layer) or layer
-        quantize_output = not (only_activations or only_k_bit)
-        if not (quantize_output or plain_weights or k_bit_bias):
+        if only_activations and not plain_weights:
             return layer
         return OutputQuantizer(
             layer,
             quantize_kernel=plain_weights,
-            quantize_output=quantize_output,
+            quantize_output=not only_activations,
             requantize_inputs=requantized.get(layer.name, ()),
         )
 

@@ -1,7 +1,6 @@
 """Putting the quantizer on layers: a tfmot `QuantizeConfig` for Conv/Dense, and a layer for any tensor."""
 
 import numpy as np
-import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
@@ -133,22 +132,6 @@ def _int8_constant(values):
     return (np.floor((values - grid_lower) / step + np.float32(0.5)) * step + grid_lower).tolist()
 
 
-def integer_bias(wrapper):
-    """The bias of a k-bit conv or linear as its integer kernel adds it: an int32 on the grid of the input step
-    times the weight step. At 4 bits that grid is 256 times coarser than at 8, coarse enough to move 1 % of the
-    requantised outputs by a level, and a k-bit input flip reaches most pixels downstream."""
-    (kernel, kernel_quantizer, kernel_vars), *_ = wrapper._weight_vars
-    conv = wrapper.layer
-    (in_lower, in_upper), (w_lower, w_upper) = (
-        wrapper.input_quantizer.range(None, wrapper.input_quantizer_vars),
-        kernel_quantizer.range(kernel, kernel_vars),
-    )
-    step = tf.maximum((in_upper - in_lower) / (wrapper.input_quantizer.levels - 1), 1e-8) * tf.maximum(
-        (w_upper - w_lower) / (kernel_quantizer.levels - 1), 1e-8
-    )
-    return tf.stop_gradient(tf.floor(conv.bias / step + 0.5) * step)
-
-
 def _tfmot_quantized(layer):
     from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import QuantizeLayer
 
@@ -191,21 +174,19 @@ class OutputQuantizer(keras.layers.Layer):
                 self.input_quantizers[i](x, training, self.input_quantizer_vars[i]) if i in self.input_quantizers else x
                 for i, x in enumerate(inputs)
             ]
-        swaps = {}  # (layer, attribute): the value the integer kernel computes with
+        swaps = {}
         if self.kernel_quantizer:
-            swaps[self.layer, "kernel"] = self.kernel_quantizer(self.layer.kernel, training, self.kernel_quantizer_vars)
+            swaps["kernel"] = self.kernel_quantizer(self.layer.kernel, training, self.kernel_quantizer_vars)
         if isinstance(self.layer, keras.layers.Rescaling) and np.size(self.layer.offset) > 1:
-            swaps[self.layer, "offset"] = _int8_constant(self.layer.offset)
-        if isinstance(self.layer, InputQuantizeWrapper) and getattr(self.layer.layer, "use_bias", False):
-            swaps[self.layer.layer, "bias"] = integer_bias(self.layer)
-        originals = {key: getattr(*key) for key in swaps}
+            swaps["offset"] = _int8_constant(self.layer.offset)
+        originals = {name: getattr(self.layer, name) for name in swaps}
         try:
-            for (layer, name), value in swaps.items():
-                setattr(layer, name, value)
+            for name, value in swaps.items():
+                setattr(self.layer, name, value)
             outputs = self.layer(inputs)
         finally:
-            for (layer, name), value in originals.items():
-                setattr(layer, name, value)
+            for name, value in originals.items():
+                setattr(self.layer, name, value)
         if self.output_quantizer:
             outputs = self.output_quantizer(outputs, training, self.output_quantizer_vars)
         return outputs

@@ -103,7 +103,11 @@ class TFLiteModel:
             self._prepare()
             self._shape = shape
         self._interpreter.set_tensor(self._input["index"], _quantize(lr, self._input)[None])
-        self._interpreter.invoke()
+        try:
+            self._interpreter.invoke()
+        except RuntimeError as error:
+            reason = str(error).strip().splitlines()[0]
+            raise EdgeSRError(f"LiteRT failed to run {self.name} on a {width}×{height} image: {reason}") from None
         sr = self._interpreter.get_tensor(self._output["index"])[0]
         self._check_scale([height, width], sr.shape[:2])
         return _dequantize(sr, self._output)

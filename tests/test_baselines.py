@@ -85,10 +85,11 @@ def test_baseline_trains_resumes_exactly_and_evaluates(tmp_path, tiny_model, tra
 def test_a_pams_run_converts_to_int8_and_a_tfmot8_run_is_refused(tmp_path, tiny_model, train_folder, val_folder):
     for method in ("pams", "tfmot8"):
         run = baseline_run(method, tiny_model, train_folder, val_folder)
-        run["train"].update(iterations=1, bits=8)  # W4 files miss the 0.02 dB parity still (README, int8 export)
+        run["train"]["iterations"] = 1
         run_training(run, tmp_path / method, validate_every=1, checkpoint_every=1, show_progress=False)
     _, deployed = export_int8(tmp_path / "pams", tmp_path / "pams.tflite")
-    assert check_parity(deployed, tmp_path / "pams.tflite", val_folder, 2)["ok"]  # within 0.02 dB of its reference
+    parity = check_parity(deployed, tmp_path / "pams.tflite", val_folder, 2)  # W4A4: within 0.02 dB of its reference
+    assert parity["ok"]
     with pytest.raises(EdgeSRError, match="carries tfmot's own quantizers .* train --method minmax --bits 8"):
         export_int8(tmp_path / "tfmot8", tmp_path / "tfmot8.tflite")
 

@@ -2,8 +2,14 @@
 placement leaves in float, so that the whole model is an integer graph (what `convert --int8` exports).
 
 - every layer output gets an 8-bit quantizer, except where only an activation layer reads it (the converter fuses
-  conv + ReLU, so the range after the ReLU is the one that exists);
-- the kernels of the convs and linears outside the placement get 8-bit per-channel symmetric quantizers;
+  conv + ReLU, so the range after the ReLU is the one that exists), where only one k-bit input quantizer reads
+  it (the converter merges the two: the tensor is made on the k-bit grid), and where the layer only moves values
+  (depth-to-space, nearest upsampling: the output stays on the input's grid);
+- the kernels of the convs and linears outside the placement get 8-bit per-channel symmetric quantizers (DOBI's
+  least-squared-error clip of each channel: max |W| cost the idealo RDN's upsampling convs 0.08 dB each);
+- what the integer kernels do beyond the fake quants is computed too, so the reference is what the file
+  computes: biases on the int32 grid they are added on, and XNNPACK's requantisation with its 8-bit multiplier
+  where a tensor moves to another grid (see OutputQuantizer);
 - the model output is quantized on [0, 255] with step 1: the uint8 pixels an image file holds;
 - layers that XNNPACK would leave to LiteRT's builtin kernels become equivalents that it runs (a concatenation of
   more than 5 inputs → nested ones, nearest-neighbour upsampling → channel repeats + depth-to-space);
@@ -23,11 +29,14 @@ import tf_keras as keras
 from edge_sr.errors import EdgeSRError
 from edge_sr.quant.layers import InputQuantizeWrapper, OutputQuantizer
 from edge_sr.quant.quantizer import bypass_quantizers, observe_quantizers
-from edge_sr.quant.ranges import dobi_activation_range
-from models_tf.layers import xnnpack_equivalent
+from edge_sr.quant.ranges import dobi_activation_range, dobi_weight_upper
+from models_tf.layers import DepthToSpace, NearestUpsampling, xnnpack_equivalent
 
 _ACTIVATIONS = (keras.layers.ReLU, keras.layers.Activation, keras.layers.LeakyReLU)
 _WEIGHTED = (keras.layers.Conv2D, keras.layers.Dense)
+# Layers that only move values: their output is on their input's grid, and an 8-bit range of its own would cost
+# a requantisation (a QUANTIZE op on the largest tensors) that changes nothing but rounding.
+_MOVES_VALUES = (DepthToSpace, NearestUpsampling)
 PIXEL_RANGE = (0.0, 255.0)
 
 
@@ -43,26 +52,59 @@ def deploy_model(model, batches):
     last = model.layers[-1]
 
     joined, requantized = _concat_membership(model)
+    shares_a_range = set(joined) | {source for sources in joined.values() for source in sources}
 
     def complete(layer):
-        only_activations = bool(_consumers(layer)) and all(isinstance(c, _ACTIVATIONS) for c in _consumers(layer))
+        consumers = _consumers(layer)
+        only_activations = bool(consumers) and all(isinstance(c, _ACTIVATIONS) for c in consumers)
+        # A tensor only one k-bit input quantizer reads is made on that grid: the converter merges the two
+        # fake quants, so an 8-bit rounding first would be one the file never does.
+        only_k_bit = (
+            len(consumers) == 1 and isinstance(consumers[0], InputQuantizeWrapper) and layer.name not in shares_a_range
+        )
         plain_weights = isinstance(layer, _WEIGHTED) and not isinstance(layer, InputQuantizeWrapper)
+        k_bit = isinstance(layer, InputQuantizeWrapper)  # OutputQuantizer computes its input and bias as the file
         layer = xnnpack_equivalent(layer) or layer
-        if only_activations and not plain_weights:
+        quantize_output = not (only_activations or only_k_bit or isinstance(layer, _MOVES_VALUES))
+        if not (quantize_output or plain_weights or k_bit):
             return layer
         return OutputQuantizer(
             layer,
             quantize_kernel=plain_weights,
-            quantize_output=not only_activations,
+            quantize_output=quantize_output,
             requantize_inputs=requantized.get(layer.name, ()),
         )
 
     deployed = keras.models.clone_model(model, clone_function=complete)
     deployed.edge_sr_config = getattr(model, "edge_sr_config", None)
+    _link_input_grids(deployed)
     new_sites = _initialize_output_ranges(deployed, batches)
     _share_concat_ranges(deployed, joined)
     _pin_pixel_ranges(deployed, deployed.get_layer(last.name))
     return deployed, new_sites
+
+
+def _link_input_grids(deployed):
+    """Tell every completed layer which of its inputs arrive on an 8-bit grid, and whose: what it needs to compute
+    the requantisations and int32 biases of the integer file (see OutputQuantizer)."""
+    for layer in deployed.layers:
+        if isinstance(layer, OutputQuantizer):
+            producers = layer.inbound_nodes[0].inbound_layers
+            producers = producers if isinstance(producers, list) else [producers]
+            layer.input_grids = {
+                index: _output_grid(producer) for index, producer in enumerate(producers) if _output_grid(producer)
+            }
+
+
+def _output_grid(layer):
+    """The range variables of the 8-bit grid `layer`'s output is on (the model input: uint8 pixels), or None."""
+    if isinstance(layer, keras.layers.InputLayer):
+        return {"lower": PIXEL_RANGE[0], "upper": PIXEL_RANGE[1]}
+    if isinstance(layer, OutputQuantizer) and layer.quantize_output:
+        return layer.output_quantizer_vars
+    if isinstance(layer, _MOVES_VALUES):
+        return _output_grid(layer.inbound_nodes[-1].inbound_layers)
+    return None
 
 
 def _pin_pixel_ranges(deployed, output):
@@ -94,8 +136,7 @@ def _initialize_output_ranges(deployed, batches):
     for layer in deployed.layers:
         if isinstance(layer, OutputQuantizer):
             if layer.kernel_quantizer:
-                magnitude = np.abs(layer.layer.kernel.numpy())
-                upper = magnitude.reshape(-1, magnitude.shape[-1]).max(axis=0)
+                upper = dobi_weight_upper(layer.layer.kernel.numpy(), layer.kernel_quantizer.levels, per_channel=True)
                 layer.kernel_quantizer_vars["upper"].assign(np.maximum(upper, 1e-8))
             if layer.output_quantizer:
                 new[id(layer.output_quantizer_vars)] = []

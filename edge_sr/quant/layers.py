@@ -1,6 +1,7 @@
 """Putting the quantizer on layers: a tfmot `QuantizeConfig` for Conv/Dense, and a layer for any tensor."""
 
 import numpy as np
+import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
@@ -10,7 +11,10 @@ from edge_sr.quant.quantizer import (
     SymmetricActivationQuantizer,
     UniformQuantizer,
     check_bits,
+    grid_step,
     integer_grid,
+    simulating,
+    xnnpack_requantize,
 )
 
 # How a config quantizes: "uniform" (learnable asymmetric activations, symmetric weights: ODM, 2DQuant, minmax)
@@ -132,6 +136,18 @@ def _int8_constant(values):
     return (np.floor((values - grid_lower) / step + np.float32(0.5)) * step + grid_lower).tolist()
 
 
+def integer_bias(bias, input_step, kernel_step):
+    """A conv's bias as its integer kernel adds it: an int32 on the grid of the input step times the weight step
+    (per output channel). At 4 bits that grid is 256 times coarser than at 8: coarse enough to move 1 % of the
+    outputs by a level, and at W4A4 one k-bit input that flips reaches most pixels downstream."""
+    step = input_step * kernel_step
+    return tf.stop_gradient(tf.floor(bias / step + 0.5) * step)
+
+
+def _step(quantizer, variables, inputs=None):
+    return grid_step(*quantizer.range(inputs, variables), quantizer.levels)
+
+
 def _tfmot_quantized(layer):
     from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import QuantizeLayer
 
@@ -145,7 +161,13 @@ def _tfmot_quantized(layer):
 class OutputQuantizer(keras.layers.Layer):
     """Runs `layer` (shared, not copied) with an 8-bit quantized kernel (`quantize_kernel`), an 8-bit quantizer
     on its output (`quantize_output`) and 8-bit requantisation of the inputs numbered in `requantize_inputs`
-    (a concatenation reading a tensor that keeps another range)."""
+    (a concatenation reading a tensor that keeps another range).
+
+    `input_grids` ({input index: range variables of the 8-bit grid that input arrives on}, set by the deploy
+    completion) lets it compute, while simulating, what the integer kernels do with them: an input moved onto
+    another grid (a requantised copy above, or the k-bit input grid of a wrapped `InputQuantizeWrapper`) is
+    requantised as XNNPACK does it, and a conv's bias is rounded onto the int32 grid it is added on.
+    """
 
     def __init__(self, layer, quantize_kernel=False, quantize_output=True, requantize_inputs=(), **kwargs):
         if _tfmot_quantized(layer):
@@ -159,6 +181,7 @@ class OutputQuantizer(keras.layers.Layer):
         self.kernel_quantizer = UniformQuantizer(8, symmetric=True, per_channel=True) if quantize_kernel else None
         self.output_quantizer = UniformQuantizer(8) if quantize_output else None
         self.input_quantizers = {index: UniformQuantizer(8) for index in requantize_inputs}
+        self.input_grids = {}
 
     def build(self, input_shape):
         if self.kernel_quantizer:
@@ -168,25 +191,68 @@ class OutputQuantizer(keras.layers.Layer):
         self.input_quantizer_vars = {i: q.build(None, f"input_{i}", self) for i, q in self.input_quantizers.items()}
         super().build(input_shape)
 
+    @property
+    def _k_bit(self):
+        return isinstance(self.layer, InputQuantizeWrapper)
+
+    @property
+    def _conv(self):
+        """The conv or linear layer computed here (inside a k-bit wrapper or not), or None."""
+        layer = self.layer.layer if self._k_bit else self.layer
+        return layer if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)) else None
+
+    def _input_step(self, index):
+        return grid_step(self.input_grids[index]["lower"], self.input_grids[index]["upper"], 256)
+
+    def _requantize(self, inputs):
+        """The inputs the file requantises, on their new grid as XNNPACK puts them there."""
+        inputs = list(inputs)
+        for index in self.input_grids:
+            if index in self.input_quantizers:
+                quantizer, variables = self.input_quantizers[index], self.input_quantizer_vars[index]
+            elif self._k_bit:
+                quantizer, variables = self.layer.input_quantizer, self.layer.input_quantizer_vars
+            else:
+                continue
+            target = quantizer.range(None, variables)
+            inputs[index] = xnnpack_requantize(inputs[index], self._input_step(index), target, quantizer.levels)
+        return inputs
+
+    def _integer_bias(self, bias):
+        """`bias` on the int32 grid the integer kernel adds it on (as it is where the input grid is unknown)."""
+        if self._k_bit:
+            (kernel, quantizer, variables), *_ = self.layer._weight_vars
+            input_step = _step(self.layer.input_quantizer, self.layer.input_quantizer_vars)
+            return integer_bias(bias, input_step, _step(quantizer, variables, kernel))
+        if self.kernel_quantizer and 0 in self.input_grids:
+            kernel_step = _step(self.kernel_quantizer, self.kernel_quantizer_vars, self._conv.kernel)
+            return integer_bias(bias, self._input_step(0), kernel_step)
+        return bias
+
     def call(self, inputs, training=None):
-        if self.input_quantizers:
-            inputs = [
-                self.input_quantizers[i](x, training, self.input_quantizer_vars[i]) if i in self.input_quantizers else x
-                for i, x in enumerate(inputs)
-            ]
-        swaps = {}
+        single = not isinstance(inputs, (list, tuple))
+        inputs = [inputs] if single else list(inputs)
+        swaps = {}  # (layer, attribute): the value the integer kernel computes with
+        if simulating():
+            inputs = self._requantize(inputs)  # on their grids already: the quantizers below keep the values
+            if getattr(self._conv, "use_bias", False):
+                swaps[self._conv, "bias"] = self._integer_bias(self._conv.bias)
+        inputs = [
+            self.input_quantizers[i](x, training, self.input_quantizer_vars[i]) if i in self.input_quantizers else x
+            for i, x in enumerate(inputs)
+        ]
         if self.kernel_quantizer:
-            swaps["kernel"] = self.kernel_quantizer(self.layer.kernel, training, self.kernel_quantizer_vars)
+            swaps[self.layer, "kernel"] = self.kernel_quantizer(self.layer.kernel, training, self.kernel_quantizer_vars)
         if isinstance(self.layer, keras.layers.Rescaling) and np.size(self.layer.offset) > 1:
-            swaps["offset"] = _int8_constant(self.layer.offset)
-        originals = {name: getattr(self.layer, name) for name in swaps}
+            swaps[self.layer, "offset"] = _int8_constant(self.layer.offset)
+        originals = {key: getattr(*key) for key in swaps}
         try:
-            for name, value in swaps.items():
-                setattr(self.layer, name, value)
-            outputs = self.layer(inputs)
+            for (layer, name), value in swaps.items():
+                setattr(layer, name, value)
+            outputs = self.layer(inputs[0] if single else inputs)
         finally:
-            for name, value in originals.items():
-                setattr(self.layer, name, value)
+            for (layer, name), value in originals.items():
+                setattr(layer, name, value)
         if self.output_quantizer:
             outputs = self.output_quantizer(outputs, training, self.output_quantizer_vars)
         return outputs

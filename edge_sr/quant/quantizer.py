@@ -80,7 +80,7 @@ def round_half_up_ste(x):
 def fake_quant(x, lower, upper, levels):
     """Quantize x onto `levels` evenly spaced values spanning [lower, upper] (0 kept on the grid)."""
     steps = float(levels - 1)
-    scale = tf.maximum((upper - lower) / steps, 1e-8)
+    scale = grid_step(lower, upper, levels)
     zero_point = tf.clip_by_value(round_half_up_ste(-lower / scale), 0.0, steps)
     grid_lower = -zero_point * scale
     clipped = tf.minimum(tf.maximum(x, grid_lower), grid_lower + steps * scale)

@@ -301,6 +301,14 @@ def collapsed_ranges(model):
     return bad
 
 
+def _stop_broken_run(model, what, run_dir):
+    collapsed = collapsed_ranges(model)
+    where = f"collapsed quantizer range(s): {', '.join(collapsed)}" if collapsed else "no range collapsed"
+    raise EdgeSRError(
+        f"{what} ({where}); the last good checkpoint in {run_dir / 'checkpoints'} is kept: resume with a lower --lr"
+    )
+
+
 class _StopRequest:
     """SIGINT/SIGTERM ask the loop to stop after the current step (and save), instead of killing it."""
 
@@ -333,8 +341,8 @@ def fit(
 
     `validate(model) -> PSNR` picks the best weights. Checkpoints are written every `checkpoint_every` steps, at
     the end and when SIGINT/SIGTERM arrives (then status is "interrupted"); `resume` continues from the latest.
-    A non-finite loss stops the run with an error naming the quantizer ranges that collapsed; the last good
-    checkpoint stays the latest.
+    A non-finite loss, or a quantizer range that is no longer a finite interval when the run validates or saves,
+    stops the run with an error naming the ranges that collapsed; the last good checkpoint stays the latest.
     """
     config, run_dir = trainer.config, Path(run_dir)
     manager = tf.train.CheckpointManager(trainer.checkpoint(), str(run_dir / "checkpoints"), max_to_keep=2)
@@ -362,18 +370,18 @@ def fit(
             metrics = trainer.train_step(lr, hr)
             metrics["seconds"] = time.perf_counter() - started
             if not math.isfinite(metrics["loss"]):
-                collapsed = collapsed_ranges(trainer.model)
-                where = f"collapsed quantizer range(s): {', '.join(collapsed)}" if collapsed else "no range collapsed"
-                raise EdgeSRError(
-                    f"the loss became {metrics['loss']} at step {step} ({where}); the last good checkpoint in "
-                    f"{run_dir / 'checkpoints'} is kept: resume with a lower --lr"
-                )
+                _stop_broken_run(trainer.model, f"the loss became {metrics['loss']} at step {step}", run_dir)
             append_history(run_dir, {"step": step, **metrics})
             for name, value in metrics.items():
                 tf.summary.scalar(f"train/{name}", value, step=step)
             bar.update(1)
             done = step + 1
-            if done % validate_every == 0 or done == config.iterations:
+            validating = done % validate_every == 0 or done == config.iterations
+            checkpointing = done % checkpoint_every == 0 or done == config.iterations or stop.requested
+            # A clamp can swallow a NaN range without a NaN loss: never validate or save a model with one.
+            if (validating or checkpointing) and collapsed_ranges(trainer.model):
+                _stop_broken_run(trainer.model, f"quantizer ranges collapsed by step {done}", run_dir)
+            if validating:
                 psnr = validate(trainer.model)
                 tf.summary.scalar("validation/psnr", psnr, step=done)
                 if psnr > best:
@@ -382,7 +390,7 @@ def fit(
                 bar.set_postfix(loss=f"{metrics['loss']:.3f}", val_psnr=f"{psnr:.2f}", best=f"{best:.2f}")
             else:
                 bar.set_postfix(loss=f"{metrics['loss']:.3f}", best=f"{best:.2f}")
-            if done % checkpoint_every == 0 or done == config.iterations or stop.requested:
+            if checkpointing:
                 manager.save(checkpoint_number=done)
             if stop.requested:
                 status = "interrupted"

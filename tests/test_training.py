@@ -217,20 +217,31 @@ def test_two_mirrored_devices_match_one(tmp_path, tiny_model, train_folder, val_
     assert np.allclose(mirrored_losses, single_losses, rtol=1e-2)
 
 
-def test_a_nan_loss_stops_naming_the_collapsed_range(tmp_path, train_folder, val_folder):
+def broken_range_run(train_folder):
     fp = build_preset("edsr-baseline", scale=2, **TINY)
     config = TrainConfig(method="minmax", bits=4, iterations=5, batch_size=2, hr_patch=24).resolved("edsr", 2)
     sampler = PatchSampler(train_folder, 2, 24, 2, progress=False)
     model = prepare_model(fp, config, [sampler.batch(0, stream=1)[0]])
-    trainer = Trainer(model, config)
-    wrapper = model.get_layer("body_1_conv1")
-    wrapper.input_quantizer_vars["upper"].assign(float("nan"))
+    return Trainer(model, config), sampler, model.get_layer("body_1_conv1").input_quantizer_vars
+
+
+def test_a_nan_loss_stops_naming_the_collapsed_range(tmp_path, train_folder):
+    trainer, sampler, collapsing = broken_range_run(train_folder)
+    collapsing["upper"].assign(float("nan"))
     # Whether NaN passes a quantizer depends on the CPU's min/max kernels (on some a clamp drops NaN operands), so
-    # the float head's weights blow up too: the loss is NaN everywhere, and the error still names the range.
-    head = model.get_layer("head")
+    # the float head's bias is NaN too: the loss is NaN everywhere, and the error still names the range.
+    head = trainer.model.get_layer("head")
     head.bias.assign(np.full(head.bias.shape, np.nan, np.float32))
     with pytest.raises(EdgeSRError, match="loss became nan at step 0 .*body_1_conv1.*last good checkpoint"):
         fit(trainer, sampler, tmp_path / "run", lambda m: 0.0, show_progress=False)
+
+
+def test_a_collapsed_range_with_a_finite_loss_is_never_saved(tmp_path, train_folder):
+    trainer, sampler, collapsing = broken_range_run(train_folder)
+    collapsing["upper"].assign(collapsing["lower"] - 1.0)  # empty: the quantizer clamps everything, loss finite
+    with pytest.raises(EdgeSRError, match="collapsed by step 5 .*body_1_conv1/input.*last good checkpoint"):
+        fit(trainer, sampler, tmp_path / "run", lambda m: 0.0, show_progress=False)
+    assert not list((tmp_path / "run" / "checkpoints").glob("ckpt-*")) and not (tmp_path / "run" / "best").exists()
 
 
 def test_bad_training_input_gives_clear_errors(tmp_path, tiny_model, train_folder, val_folder):

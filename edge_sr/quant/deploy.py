@@ -6,7 +6,7 @@ placement leaves in float, so that the whole model is an integer graph (what `co
   it (the converter merges the two: the tensor is made on the k-bit grid), and where the layer only moves values
   (depth-to-space, nearest upsampling: the output stays on the input's grid);
 - the kernels of the convs and linears outside the placement get 8-bit per-channel symmetric quantizers (DOBI's
-  least-squared-error clip of each channel: max |W| cost the idealo RDN's upsampling convs 0.08 dB each);
+  least-squared-error clip of each channel: on the idealo RDN's upsampling convs, about half the loss of max |W|);
 - what the integer kernels do beyond the fake quants is computed too, so the reference is what the file
   computes: biases on the int32 grid they are added on, and XNNPACK's requantisation with its 8-bit multiplier
   where a tensor moves to another grid (see OutputQuantizer);

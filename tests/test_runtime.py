@@ -114,6 +114,17 @@ def test_broken_and_foreign_files_are_clear_errors(edsr_tflite, tmp_path):
     with pytest.raises(EdgeSRError, match="uses an op LiteRT has no kernel for.*BesselI0e"):
         TFLiteModel(path, scale=1)
 
+    def reshape_to_four_times(x):  # an SR-shaped file whose reshape has 4× too few values: it fails when run
+        shape = tf.shape(x)
+        return tf.reshape(x, [1, 2 * shape[1], 2 * shape[2], 3])
+
+    spec = tf.TensorSpec([1, None, None, 3], tf.float32)
+    function = tf.function(reshape_to_four_times).get_concrete_function(spec)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], tf.Module())
+    model = TFLiteModel(write_tflite_without_metadata(tmp_path / "bad_reshape.tflite", converter), scale=2)
+    with pytest.raises(EdgeSRError, match="LiteRT failed to run bad_reshape.tflite on a 8×8 image: .*RESHAPE"):
+        model(np.zeros((8, 8, 3), np.uint8))
+
 
 def test_scale_comes_from_metadata_and_is_checked(edsr_tflite, tmp_path, photo):
     with pytest.raises(EdgeSRError, match=r"is a ×2 model; run it with --scale 2"):

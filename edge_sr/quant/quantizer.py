@@ -80,8 +80,7 @@ def round_half_up_ste(x):
 def fake_quant(x, lower, upper, levels):
     """Quantize x onto `levels` evenly spaced values spanning [lower, upper] (0 kept on the grid)."""
     steps = float(levels - 1)
-    scale = grid_step(lower, upper, levels)
-    zero_point = tf.clip_by_value(round_half_up_ste(-lower / scale), 0.0, steps)
+    zero_point, scale = _grid(lower, upper, levels)
     grid_lower = -zero_point * scale
     clipped = tf.minimum(tf.maximum(x, grid_lower), grid_lower + steps * scale)
     return round_half_up_ste((clipped - grid_lower) / scale) * scale + grid_lower
@@ -92,6 +91,12 @@ def grid_step(lower, upper, levels):
     return tf.maximum((upper - lower) / float(levels - 1), 1e-8)
 
 
+def _grid(lower, upper, levels):
+    """(zero point, step) of that grid: 0 lies on it, `zero point` steps above its bottom."""
+    step = grid_step(lower, upper, levels)
+    return tf.clip_by_value(round_half_up_ste(-lower / step), 0.0, float(levels - 1)), step
+
+
 def xnnpack_requantize(x, source_step, target, levels):
     """x, on an 8-bit grid of step `source_step`, moved onto the `levels` grid of the range `target` as XNNPACK's
     int8 QUANTIZE does it: the ratio of the steps is a multiplier with 8 fractional bits,
@@ -100,9 +105,7 @@ def xnnpack_requantize(x, source_step, target, levels):
     M is exact only to 1/512 of itself: 0.2 % at W8A8 (ratios near 1), up to 3 % at W4A4 (ratios near 1/16), so
     the file's requantised values differ from a float requantisation's on a few percent of values. The integer
     arithmetic is exact in float32 (|n · M| < 2^24), so ties round as the kernel rounds them."""
-    lower, upper = target
-    step_out = grid_step(lower, upper, levels)
-    zero_point = tf.clip_by_value(tf.floor(-lower / step_out + 0.5), 0.0, float(levels - 1))
+    zero_point, step_out = _grid(*target, levels)
     multiplier = tf.round(256.0 * source_step / step_out)
     n = tf.floor(x / source_step + 0.5)
     q = tf.clip_by_value(tf.floor((n * multiplier + 128.0) / 256.0) + zero_point, 0.0, float(levels - 1))

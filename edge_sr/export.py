@@ -356,7 +356,7 @@ def _int8_grid(tensor):
 # W4), but it accumulates convolutions in float, in another order, which decides the few values within float
 # rounding of a rounding boundary; in a deep graph those flips spread (the idealo RDN: 31-60 %, at equal PSNR).
 PARITY_MAX_DPSNR = 0.02
-INTEGER_ARCHS = ("edsr", "rdn", "isr-rdn")  # SwinIR's LayerNorm/softmax/GELU internals are not yet integer
+INTEGER_ARCHS = ("edsr", "rdn", "isr-rdn", "swinir")
 
 
 def deploy_calibration_batches(run, scale, batch_size=16, lr_patch=64):
@@ -414,7 +414,8 @@ def check_parity(deployed, path, folder, scale):
     from edge_sr.metrics import psnr
     from edge_sr.upscalers import KerasUpscaler, TFLiteUpscaler
 
-    reference, exported = KerasUpscaler(deployed, "reference", scale), TFLiteUpscaler(path, scale)
+    exported = TFLiteUpscaler(path, scale)
+    reference = KerasUpscaler(deployed, "reference", scale, tile=exported.model.input_size)  # SwinIR: its tiles
     psnrs, within, total = [], 0, 0
     for _, lr, hr in open_benchmark(folder, scale):
         a, b = reference(lr), exported(lr)

@@ -149,9 +149,10 @@ def _dequantize(values, tensor):
 
 def tiling(model, tile=None, overlap=None):
     """The (tile as (h, w) or None, overlap) that `upscale` uses: a fixed-tile model's own tile, else `tile` if
-    given; `overlap` defaults to DEFAULT_OVERLAP, at most a quarter of the tile."""
+    given (`model` None: a Keras reference run as such a file runs); `overlap` defaults to DEFAULT_OVERLAP, at
+    most a quarter of the tile."""
     tile = None if tile is None else _tile_shape(tile)
-    if model.input_size is not None:
+    if model is not None and model.input_size is not None:
         if tile is not None and tile != model.input_size:
             raise EdgeSRError(
                 f"{model.name} was exported for {model.input_size[1]}×{model.input_size[0]} tiles; leave out --tile "

@@ -28,23 +28,31 @@ def to_uint8(image):
 
 
 class KerasUpscaler:
-    """A models_tf Keras model applied to the whole image."""
+    """A models_tf Keras model applied to the whole image, or with `tile` (LR pixels) tile by tile as
+    edge_sr.runtime.upscale runs a fixed-tile file: each tile's SR rounded to uint8 as the file's output is."""
 
-    def __init__(self, model, name, scale):
+    def __init__(self, model, name, scale, tile=None):
         model_scale = getattr(model, "edge_sr_config", {}).get("scale")
         if model_scale is not None and model_scale != scale:
             raise EdgeSRError(f"{name} is a ×{model_scale} model; run it with --scale {model_scale}")
         import tensorflow as tf  # here, so the TFLite-only tools start without TensorFlow
 
-        self.model, self.name, self.scale = model, name, scale
+        self.model, self.name, self.scale, self.tile = model, name, scale, tile
         # One graph for every image size: eager execution of quantized models is several times slower.
         self._forward = tf.function(
             lambda x: model(x, training=False), input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)]
         )
 
+    def _whole(self, lr):
+        return to_uint8(self._forward(np.asarray(lr, dtype=np.float32)[None])[0].numpy())
+
     def __call__(self, lr):
-        sr = self._forward(np.asarray(lr, dtype=np.float32)[None])[0]
-        return to_uint8(sr.numpy())
+        if self.tile is None:
+            return self._whole(lr)
+        from edge_sr.runtime import tiling, upscale_tiled
+
+        tile, overlap = tiling(None, self.tile)
+        return upscale_tiled(self._whole, lr, self.scale, tile, overlap, fixed=True, uint8=True)
 
 
 class TFLiteUpscaler:

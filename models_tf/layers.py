@@ -62,6 +62,8 @@ class ReflectPadToMultiple(keras.layers.Layer):
     def call(self, inputs):
         height, width = spatial_shape(inputs)
         pad_height, pad_width = (-height) % self.multiple, (-width) % self.multiple
+        if isinstance(pad_height, int) and isinstance(pad_width, int) and not (pad_height or pad_width):
+            return inputs  # a fixed tile that fits the windows: no MIRROR_PAD op (XNNPACK does not run it)
         return tf.pad(inputs, [[0, 0], [0, pad_height], [0, pad_width], [0, 0]], mode="REFLECT")
 
     def get_config(self):

@@ -12,7 +12,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from edge_sr.errors import EdgeSRError
-from edge_sr.quant.quantizer import UniformQuantizer, check_bits
+from edge_sr.quant.quantizer import UniformQuantizer, check_bits, grid_step, simulating, xnnpack_requantize
 from models_tf.config import attach_config
 from models_tf.layers import (
     DIV2K_RGB_MEAN,
@@ -108,18 +108,24 @@ class ShiftedWindowAttention(keras.layers.Layer):
         self.matmul_quantizer_vars = {site: q.build(None, site, self) for site, q in self.matmul_quantizers.items()}
         super().build(input_shape)
 
-    def call(self, qkv, training=None):
+    def call(self, qkv, training=None, input_grid=None):
+        """`input_grid`: the range variables of the 8-bit grid qkv arrives on in an integer file (given by the
+        deploy completion): k and v then move onto their k-bit grids as XNNPACK requantises them, and the
+        shifted qkv is pinned to that grid (the converter would otherwise give the shift's concatenation the
+        v grid it finds downstream, and round q and k onto it too)."""
         height, width = spatial_shape(qkv)
         channels = qkv.shape[-1] // 3
         tokens = self.window_size**2
         if self.shift_size:
             qkv = cyclic_shift(qkv, -self.shift_size)
+            if input_grid is not None:  # on the grid already: the simulation keeps every value
+                qkv = UniformQuantizer(8)(qkv, training, input_grid)
 
         windows = window_partition(qkv, self.window_size)
         query, key, value = (self._split_heads(part) for part in tf.split(windows, 3, axis=-1))
         query = self._quantize("q_input", query * (channels // self.num_heads) ** -0.5, training)
-        key = self._quantize("k_input", key, training)
-        value = self._quantize("v_input", value, training)
+        key = self._quantize("k_input", key, training, input_grid)
+        value = self._quantize("v_input", value, training, input_grid)
         attention = tf.matmul(query, key, transpose_b=True) + self._position_bias(tokens)
         if self.shift_size:
             num_windows = (height // self.window_size) * (width // self.window_size)
@@ -132,10 +138,14 @@ class ShiftedWindowAttention(keras.layers.Layer):
         x = window_merge(tf.reshape(x, [-1, tokens, channels]), self.window_size, height, width)
         return cyclic_shift(x, self.shift_size) if self.shift_size else x
 
-    def _quantize(self, site, x, training):
+    def _quantize(self, site, x, training, source_grid=None):
         if site not in self.matmul_quantizers:
             return x
-        return self.matmul_quantizers[site](x, training, self.matmul_quantizer_vars[site])
+        quantizer, variables = self.matmul_quantizers[site], self.matmul_quantizer_vars[site]
+        if source_grid is not None and simulating():
+            source_step = grid_step(source_grid["lower"], source_grid["upper"], 256)
+            return xnnpack_requantize(x, source_step, quantizer.range(None, variables), quantizer.levels)
+        return quantizer(x, training, variables)
 
     def _split_heads(self, x):
         """(B', N, C) -> (B', heads, N, C / heads)."""

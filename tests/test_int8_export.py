@@ -201,3 +201,95 @@ def test_w8a8_file_of_idealo_rdn_runs_every_op_in_xnnpack(tmp_path, photo, val_f
     requantised = [s for s in quantizer_sites(deployed) if not s.is_weight and s.site != "output"]
     assert raw["builtin"].pop("MINIMUM") == len(requantised) == 6 * 3 + 5
     assert raw == report
+
+
+@pytest.fixture
+def tiny_swinir(tmp_path):
+    """A random-weight SwinIR-light ×2 (one group of a plain and a shifted block, 4×4 windows) saved as .keras:
+    no official checkpoint is reachable here."""
+    from models_tf import save_model
+
+    keras.utils.set_random_seed(0)
+    path = tmp_path / "swinir.keras"
+    save_model(build_preset("swinir-light", scale=2, embed_dim=12, depths=(2,), num_heads=(2,), window_size=4), path)
+    return path
+
+
+@pytest.mark.parametrize(("kind", "bits"), [("calibrate", 8), ("train", 4)])
+def test_swinir_exports_at_a_fixed_tile_with_integer_linears_and_matches_its_reference(
+    tmp_path, tiny_swinir, train_folder, val_folder, kind, bits
+):
+    run = tmp_path / "run"
+    if kind == "calibrate":
+        calibrate(run, tiny_swinir, train_folder, val_folder, bits)
+    else:
+        trained = run_module(
+            "edge_sr.train", "--run-dir", run, "--model", tiny_swinir, "--scale", 2, "--train", train_folder,
+            "--val", val_folder, "--batch-size", 2, "--patch", 32, "--iterations", 2, "--method", "odm", "--bits", bits,
+        )  # fmt: skip
+        assert trained.returncode == 0, trained.stderr
+    path = tmp_path / "swinir.tflite"
+    result = run_module("edge_sr.convert", run, "--int8", "--tile", 16, "--out", path)
+    assert result.returncode == 0, result.stderr  # the parity gate passed, tile by tile
+    assert "parity on val" in result.stdout and "16×16 tiles" in result.stdout
+    assert read_metadata(path)["tile"] == 16 and read_metadata(path)["bits"]["weights"] == bits
+
+    interpreter = Interpreter(model_path=str(path))
+    details = {t["index"]: t for t in interpreter.get_tensor_details()}
+    ops = interpreter._get_ops_details()
+    kinds = {}
+    for op in ops:
+        kinds.setdefault(op["op_name"], set()).add(details[op["outputs"][0]]["dtype"].__name__)
+    # Every weighted op and residual add computes in int8; float stays where 2DQuant keeps it (LayerNorm,
+    # softmax, the attention scores) and XNNPACK runs it only in float.
+    assert kinds["FULLY_CONNECTED"] == kinds["CONV_2D"] == {"int8"} and "int8" in kinds["ADD"]
+    assert kinds["SOFTMAX"] == kinds["RSQRT"] == {"float32"} and kinds["GELU"] == {"int8"}
+    linears = [op for op in ops if op["op_name"] == "FULLY_CONNECTED"]
+    assert len(linears) == 2 * 4  # qkv, proj, fc1, fc2 in both blocks
+    report = delegation_report(path)
+    assert report["delegated"]["FULLY_CONNECTED"] == 8 and "MIRROR_PAD" not in report["builtin"]
+
+
+def test_integer_layer_norm_mean_is_what_xnnpack_computes(tmp_path):
+    """A LayerNorm on an int8 tensor: the converter computes its mean with the int8 MEAN kernel, which rounds
+    the mean of the codes half to even; `integer_layer_norm` does the same, so the normalised values agree."""
+    import tensorflow as tf
+
+    from edge_sr.export import run_converter
+    from edge_sr.quant.layers import integer_layer_norm
+
+    rng = np.random.default_rng(0)
+    norm = keras.layers.LayerNormalization(epsilon=1e-5)
+    norm.build((None, 2048, 12))
+    norm.gamma.assign(rng.normal(1.0, 0.3, 12).astype(np.float32))
+    norm.beta.assign(rng.normal(0.0, 0.3, 12).astype(np.float32))
+    source, target = (-1.3, 1.2), (-3.0, 2.5)  # an odd zero point: rounding half to even on codes, not steps
+
+    def forward(x):
+        x = tf.quantization.fake_quant_with_min_max_vars(x, *source)
+        return tf.quantization.fake_quant_with_min_max_vars(norm(x), *target)
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [tf.function(forward).get_concrete_function(tf.TensorSpec([1, 2048, 12], tf.float32))], norm
+    )
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    (tmp_path / "norm.tflite").write_bytes(run_converter(converter))
+    interpreter = Interpreter(model_path=str(tmp_path / "norm.tflite"), num_threads=1)
+    interpreter.allocate_tensors()
+    (model_input,), (model_output,) = interpreter.get_input_details(), interpreter.get_output_details()
+    codes = rng.integers(-128, 128, (1, 2048, 12))
+    codes[0, :1024] = np.clip(rng.integers(-3, 4, (1024, 12)) + rng.integers(-100, 100, (1024, 1)), -128, 127)
+    interpreter.set_tensor(model_input["index"], codes.astype(np.int8))
+    interpreter.invoke()
+    exported = interpreter.get_tensor(model_output["index"]).astype(np.float32)
+
+    in_scale, in_zero_point = model_input["quantization"]
+    x = ((codes - in_zero_point) * in_scale).astype(np.float32)
+    simulated = integer_layer_norm(norm, x, source).numpy()
+    out_scale, out_zero_point = model_output["quantization"]
+    simulated = np.clip(np.floor(simulated / out_scale + 0.5) + out_zero_point, -128, 127)
+    assert np.mean(simulated == exported) > 0.9999
+    # A float mean (what the LayerNorm layer computes) misses on a third of the values.
+    plain = np.clip(np.floor(norm(x).numpy() / out_scale + 0.5) + out_zero_point, -128, 127)
+    assert np.mean(plain == exported) < 0.8

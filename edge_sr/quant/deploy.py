@@ -1,10 +1,13 @@
 """The `deploy` completion of a quantized model: 8-bit quantizers on every weight and tensor that its k-bit
 placement leaves in float, so that the whole model is an integer graph (what `convert --int8` exports).
 
-- every layer output gets an 8-bit quantizer, except where only an activation layer reads it (the converter fuses
-  conv + ReLU, so the range after the ReLU is the one that exists), where only one k-bit input quantizer reads
-  it (the converter merges the two: the tensor is made on the k-bit grid), and where the layer only moves values
-  (depth-to-space, nearest upsampling: the output stays on the input's grid);
+- every layer output gets an 8-bit quantizer, except where only a ReLU reads a conv's output (the converter fuses
+  them, so the range after the ReLU is the one that exists), where only one k-bit input quantizer reads it (the
+  converter merges the two: the tensor is made on the k-bit grid), and where the layer only moves values
+  (depth-to-space, nearest upsampling, SwinIR's pad and crop: the output stays on the input's grid);
+- SwinIR keeps in float what 2DQuant keeps in float and XNNPACK runs only in float: LayerNorm (but for its mean,
+  which the converter computes in int8), softmax and the attention scores q·kᵀ; the file dequantizes into them
+  and quantizes out. GELU becomes int8 (a lookup table LiteRT's builtin kernel runs);
 - the kernels of the convs and linears outside the placement get 8-bit per-channel symmetric quantizers (DOBI's
   least-squared-error clip of each channel: on the idealo RDN's upsampling convs, about half the loss of max |W|);
 - what the integer kernels do beyond the fake quants is computed too, so the reference is what the file
@@ -30,14 +33,29 @@ from edge_sr.errors import EdgeSRError
 from edge_sr.quant.layers import InputQuantizeWrapper, OutputQuantizer
 from edge_sr.quant.quantizer import bypass_quantizers, observe_quantizers
 from edge_sr.quant.ranges import dobi_activation_range, dobi_weight_upper
-from models_tf.layers import DepthToSpace, NearestUpsampling, xnnpack_equivalent
+from models_tf.layers import (
+    CropToScaledSize,
+    DepthToSpace,
+    NearestUpsampling,
+    ReflectPadToMultiple,
+    xnnpack_equivalent,
+)
 
-_ACTIVATIONS = (keras.layers.ReLU, keras.layers.Activation, keras.layers.LeakyReLU)
 _WEIGHTED = (keras.layers.Conv2D, keras.layers.Dense)
 # Layers that only move values: their output is on their input's grid, and an 8-bit range of its own would cost
 # a requantisation (a QUANTIZE op on the largest tensors) that changes nothing but rounding.
-_MOVES_VALUES = (DepthToSpace, NearestUpsampling)
+_MOVES_VALUES = (DepthToSpace, NearestUpsampling, ReflectPadToMultiple, CropToScaledSize)
 PIXEL_RANGE = (0.0, 255.0)
+
+
+def _fused_activation(layer):
+    """Whether the converter fuses `layer` into the conv or linear before it (TFLite's fused ReLU / ReLU6): then
+    that layer's output is never a tensor of its own. Other activations (GELU, leaky ReLU) are ops of their own
+    whose input needs a range."""
+    if isinstance(layer, keras.layers.ReLU):
+        config = layer.get_config()
+        return not config["negative_slope"] and not config["threshold"] and config["max_value"] in (None, 6.0)
+    return isinstance(layer, keras.layers.Activation) and layer.get_config()["activation"] in ("relu", "relu6")
 
 
 def _consumers(layer):
@@ -56,17 +74,21 @@ def deploy_model(model, batches):
 
     def complete(layer):
         consumers = _consumers(layer)
-        only_activations = bool(consumers) and all(isinstance(c, _ACTIVATIONS) for c in consumers)
+        weighted = isinstance(getattr(layer, "layer", layer), _WEIGHTED)
+        only_activations = weighted and bool(consumers) and all(_fused_activation(c) for c in consumers)
         # A tensor only one k-bit input quantizer reads is made on that grid: the converter merges the two
         # fake quants, so an 8-bit rounding first would be one the file never does.
         only_k_bit = (
             len(consumers) == 1 and isinstance(consumers[0], InputQuantizeWrapper) and layer.name not in shares_a_range
         )
         plain_weights = isinstance(layer, _WEIGHTED) and not isinstance(layer, InputQuantizeWrapper)
-        k_bit = isinstance(layer, InputQuantizeWrapper)  # OutputQuantizer computes its input and bias as the file
+        # OutputQuantizer computes as the file does: a k-bit layer's input and bias, a LayerNorm's integer mean
+        as_the_file = isinstance(layer, (InputQuantizeWrapper, keras.layers.LayerNormalization)) or bool(
+            getattr(layer, "matmul_quantizers", None)  # SwinIR's attention: its k and v requantisations
+        )
         layer = xnnpack_equivalent(layer) or layer
         quantize_output = not (only_activations or only_k_bit or isinstance(layer, _MOVES_VALUES))
-        if not (quantize_output or plain_weights or k_bit):
+        if not (quantize_output or plain_weights or as_the_file):
             return layer
         return OutputQuantizer(
             layer,
@@ -103,14 +125,22 @@ def _output_grid(layer):
     if isinstance(layer, OutputQuantizer) and layer.quantize_output:
         return layer.output_quantizer_vars
     if isinstance(layer, _MOVES_VALUES):
-        return _output_grid(layer.inbound_nodes[-1].inbound_layers)
+        return _output_grid(_moved(layer))
     return None
+
+
+def _moved(layer):
+    """The layer whose output a _MOVES_VALUES layer moves (a crop's first input: the image it crops)."""
+    producers = layer.inbound_nodes[-1].inbound_layers
+    return producers[0] if isinstance(producers, list) else producers
 
 
 def _pin_pixel_ranges(deployed, output):
     """Quantize the output on the uint8 pixel grid, and the tensors that only a rescaling separates from it
     (isr-rdn's [0, 1] image before ×255) on that grid's preimage: a step coarser than one pixel level there
     would cost PSNR that no calibration can win back."""
+    while isinstance(output, _MOVES_VALUES):  # SwinIR's crop: the pixels are made before it
+        output = _moved(output)
     if not isinstance(output, OutputQuantizer) or not output.quantize_output:
         raise EdgeSRError(f"the model's last layer {output.name} cannot carry the output quantization")
     low, high = PIXEL_RANGE
@@ -123,7 +153,9 @@ def _pin_pixel_ranges(deployed, output):
             return
         offset = np.asarray(inner.offset, np.float64)
         low, high = float(np.min((low - offset) / inner.scale)), float(np.max((high - offset) / inner.scale))
-        layer = layer.inbound_nodes[-1].inbound_layers
+        layer = _moved(layer)
+        while isinstance(layer, _MOVES_VALUES):  # SwinIR's last conv feeds a depth-to-space, then the rescaling
+            layer = _moved(layer)
         if not isinstance(layer, OutputQuantizer) or not layer.quantize_output:
             return
 

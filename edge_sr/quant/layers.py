@@ -14,6 +14,7 @@ from edge_sr.quant.quantizer import (
     grid_step,
     integer_grid,
     simulating,
+    xnnpack_mean,
     xnnpack_requantize,
 )
 
@@ -144,6 +145,19 @@ def integer_bias(bias, input_step, kernel_step):
     return tf.stop_gradient(tf.floor(bias / step + 0.5) * step)
 
 
+def integer_layer_norm(norm, x, grid):
+    """LayerNormalization `norm` (over the last axis) as an integer file computes it from x on the 8-bit grid
+    of the range `grid`: the int8 MEAN kernel's rounded mean (xnnpack_mean), then float variance and scaling."""
+    mean = xnnpack_mean(x, grid)
+    variance = tf.reduce_mean(tf.math.squared_difference(x, mean), -1, keepdims=True)
+    scale = tf.math.rsqrt(variance + norm.epsilon) * norm.gamma
+    return x * scale + (norm.beta - mean * scale)
+
+
+def _bounds(variables):
+    return variables["lower"], variables["upper"]
+
+
 def _step(quantizer, variables, inputs=None):
     return grid_step(*quantizer.range(inputs, variables), quantizer.levels)
 
@@ -202,7 +216,7 @@ class OutputQuantizer(keras.layers.Layer):
         return layer if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)) else None
 
     def _input_step(self, index):
-        return grid_step(self.input_grids[index]["lower"], self.input_grids[index]["upper"], 256)
+        return grid_step(*_bounds(self.input_grids[index]), 256)
 
     def _requantize(self, inputs):
         """The inputs the file requantises, on their new grid as XNNPACK puts them there."""
@@ -229,6 +243,10 @@ class OutputQuantizer(keras.layers.Layer):
             return integer_bias(bias, self._input_step(0), kernel_step)
         return bias
 
+    def _normalizes_last_axis(self, x):
+        norm = self.layer
+        return isinstance(norm, keras.layers.LayerNormalization) and list(norm.axis) in ([-1], [x.shape.rank - 1])
+
     def call(self, inputs, training=None):
         single = not isinstance(inputs, (list, tuple))
         inputs = [inputs] if single else list(inputs)
@@ -249,7 +267,12 @@ class OutputQuantizer(keras.layers.Layer):
         try:
             for (layer, name), value in swaps.items():
                 setattr(layer, name, value)
-            outputs = self.layer(inputs[0] if single else inputs)
+            if simulating() and self._normalizes_last_axis(inputs[0]) and 0 in self.input_grids:
+                outputs = integer_layer_norm(self.layer, inputs[0], _bounds(self.input_grids[0]))
+            elif hasattr(self.layer, "matmul_quantizers") and 0 in self.input_grids:  # SwinIR's attention
+                outputs = self.layer(inputs[0], input_grid=self.input_grids[0])
+            else:
+                outputs = self.layer(inputs[0] if single else inputs)
         finally:
             for (layer, name), value in originals.items():
                 setattr(layer, name, value)

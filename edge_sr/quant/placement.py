@@ -86,11 +86,17 @@ def quantize_model(model, bits, placement="paper", per_channel=False, clip_corre
 
     quantized = keras.models.clone_model(model, clone_function=clone)
     for layer in model.layers:  # by name: the copies hold the same variables plus their quantizers' ranges
-        variables = {variable.name: variable for variable in quantized.get_layer(layer.name).weights}
+        # The last name component only: a model loaded from a file names some variables without their layer's
+        # scope (SwinIR's relative_position_bias_table), a fresh clone with it.
+        variables = {_short(variable): variable for variable in quantized.get_layer(layer.name).weights}
         for weight in layer.weights:
-            variables[weight.name].assign(weight)
+            variables[_short(weight)].assign(weight)
     quantized.edge_sr_config = model_config(model)
     return quantized
+
+
+def _short(variable):
+    return variable.name.split("/")[-1]
 
 
 def tfmot_default_model(model):

@@ -112,6 +112,16 @@ def xnnpack_requantize(x, source_step, target, levels):
     return tf.stop_gradient(q * step_out - zero_point * step_out)
 
 
+def xnnpack_mean(x, grid):
+    """The mean of x over its last axis as XNNPACK's int8 MEAN computes it when x is on the 8-bit grid of the
+    range `grid` (lower, upper): the mean of the stored codes rounded half to even, on the same grid. (A
+    LayerNorm's mean in an integer file; a float mean would differ by up to half a step: far more than a step of
+    the normalised output where a token's features vary little.)"""
+    zero_point, step = _grid(*grid, 256)
+    codes = tf.floor(x / step + 0.5) + zero_point  # the parity of a code is that of the int8 value it is stored as
+    return tf.stop_gradient((tf.round(tf.reduce_mean(codes, -1, keepdims=True)) - zero_point) * step)
+
+
 def integer_grid(lower, upper, levels):
     """(grid_lower, step) of the grid `fake_quant` puts on [lower, upper], in numpy: what integer kernels use."""
     steps = np.float32(levels - 1)

@@ -51,13 +51,34 @@ def test_deploy_completion_quantizes_every_weight_and_tensor(photo):
     assert (image["lower"].numpy(), image["upper"].numpy()) == (0.0, 1.0)
 
 
+def _run_int8_function(forward, spec, codes, path, variables=None):
+    """`forward` (float in, fake quants inside) converted to an int8-in/int8-out TFLite file at `path` and run by
+    LiteRT on the int8 `codes`; returns (output codes, input (scale, zero point), output (scale, zero point))."""
+    import tensorflow as tf
+
+    from edge_sr.export import run_converter
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [tf.function(forward).get_concrete_function(spec)], variables or tf.Module()
+    )
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    path.write_bytes(run_converter(converter))
+    interpreter = Interpreter(model_path=str(path), num_threads=1)
+    interpreter.allocate_tensors()
+    (model_input,), (model_output,) = interpreter.get_input_details(), interpreter.get_output_details()
+    interpreter.set_tensor(model_input["index"], codes.astype(np.int8))
+    interpreter.invoke()
+    output = interpreter.get_tensor(model_output["index"]).astype(np.float32)
+    return output, model_input["quantization"], model_output["quantization"]
+
+
 @pytest.mark.parametrize(("target", "levels"), [((-0.93, 1.41), 256), ((-7.7, 9.1), 16), ((0.0, 2.2), 8)])
 def test_requantisation_is_what_xnnpack_computes(tmp_path, target, levels):
     """Every int8 value of one grid, moved onto another (8-bit, 4-bit, 3-bit) by a real LiteRT file through
     XNNPACK, lands where `xnnpack_requantize` puts it: its 8-bit multiplier, not the exact ratio, at 4 bits."""
     import tensorflow as tf
 
-    from edge_sr.export import run_converter
     from edge_sr.quant.quantizer import integer_grid
 
     source = (-1.3, 1.1)
@@ -71,23 +92,13 @@ def test_requantisation_is_what_xnnpack_computes(tmp_path, target, levels):
     def forward(x):  # as the integer export writes a requantisation: clamp to the k-bit top, 8-bit fake quant
         return eight_bit(tf.minimum(eight_bit(x, source_lower, source_step), top), target_lower, target_step)
 
+    codes = np.arange(-128, 128)
     spec = tf.TensorSpec([1, 256], tf.float32)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [tf.function(forward).get_concrete_function(spec)], tf.Module()
+    output, (in_scale, in_zero_point), (scale, zero_point) = _run_int8_function(
+        forward, spec, codes[None], tmp_path / "requantize.tflite"
     )
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.inference_input_type = converter.inference_output_type = tf.int8
-    (tmp_path / "requantize.tflite").write_bytes(run_converter(converter))
-    interpreter = Interpreter(model_path=str(tmp_path / "requantize.tflite"), num_threads=1)
-    interpreter.allocate_tensors()
-    (model_input,), (model_output,) = interpreter.get_input_details(), interpreter.get_output_details()
-    codes = np.arange(-128, 128, dtype=np.int8)
-    interpreter.set_tensor(model_input["index"], codes[None])
-    interpreter.invoke()
-    scale, zero_point = model_output["quantization"]
-    exported = (interpreter.get_tensor(model_output["index"])[0].astype(np.float32) - zero_point) * scale
+    exported = (output[0] - zero_point) * scale
 
-    in_scale, in_zero_point = model_input["quantization"]
     values = (codes.astype(np.float32) - in_zero_point) * in_scale
     simulated = xnnpack_requantize(values, grid_step(*source, 256), target, levels).numpy()
     np.testing.assert_allclose(exported, simulated, atol=1e-3 * float(target_step))
@@ -255,7 +266,6 @@ def test_integer_layer_norm_mean_is_what_xnnpack_computes(tmp_path):
     the mean of the codes half to even; `integer_layer_norm` does the same, so the normalised values agree."""
     import tensorflow as tf
 
-    from edge_sr.export import run_converter
     from edge_sr.quant.layers import integer_layer_norm
 
     rng = np.random.default_rng(0)
@@ -269,25 +279,15 @@ def test_integer_layer_norm_mean_is_what_xnnpack_computes(tmp_path):
         x = tf.quantization.fake_quant_with_min_max_vars(x, *source)
         return tf.quantization.fake_quant_with_min_max_vars(norm(x), *target)
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [tf.function(forward).get_concrete_function(tf.TensorSpec([1, 2048, 12], tf.float32))], norm
-    )
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.inference_input_type = converter.inference_output_type = tf.int8
-    (tmp_path / "norm.tflite").write_bytes(run_converter(converter))
-    interpreter = Interpreter(model_path=str(tmp_path / "norm.tflite"), num_threads=1)
-    interpreter.allocate_tensors()
-    (model_input,), (model_output,) = interpreter.get_input_details(), interpreter.get_output_details()
     codes = rng.integers(-128, 128, (1, 2048, 12))
     codes[0, :1024] = np.clip(rng.integers(-3, 4, (1024, 12)) + rng.integers(-100, 100, (1024, 1)), -128, 127)
-    interpreter.set_tensor(model_input["index"], codes.astype(np.int8))
-    interpreter.invoke()
-    exported = interpreter.get_tensor(model_output["index"]).astype(np.float32)
+    spec = tf.TensorSpec([1, 2048, 12], tf.float32)
+    exported, (in_scale, in_zero_point), (out_scale, out_zero_point) = _run_int8_function(
+        forward, spec, codes, tmp_path / "norm.tflite", variables=norm
+    )
 
-    in_scale, in_zero_point = model_input["quantization"]
     x = ((codes - in_zero_point) * in_scale).astype(np.float32)
     simulated = integer_layer_norm(norm, x, source).numpy()
-    out_scale, out_zero_point = model_output["quantization"]
     simulated = np.clip(np.floor(simulated / out_scale + 0.5) + out_zero_point, -128, 127)
     assert np.mean(simulated == exported) > 0.9999
     # A float mean (what the LayerNorm layer computes) misses on a third of the values.

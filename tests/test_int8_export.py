@@ -59,7 +59,7 @@ def _run_int8_function(forward, spec, codes, path, variables=None):
     from edge_sr.export import run_converter
 
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [tf.function(forward).get_concrete_function(spec)], variables or tf.Module()
+        [tf.function(forward).get_concrete_function(spec)], tf.Module() if variables is None else variables
     )
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.inference_input_type = converter.inference_output_type = tf.int8

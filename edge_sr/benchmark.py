@@ -6,6 +6,7 @@ int8    int8 against fp32 of one model beside XNNPACK's own conv kernels; op pro
 qat     ODM vs min/max quantization-aware training, the ODM paper's ablations and PAMS (PSNR, step time)
 ptq     2DQuant vs the PTQ baselines and TFLite's own int8 PTQ (PSNR, calibration time)
 onnx    one PyTorch EDSR to int8 TFLite two ways: onnx2tf (ONNX) and edge_sr (DOBI/2DQuant W8A8), PSNR and latency
+budget  where a run's int8 file loses PSNR: the run, its integer completion, and the error of each tensor alone
 
     python -m edge_sr.benchmark tflite rdn_fp32.tflite rdn_int8.tflite --baseline rdn_fp32.tflite --size 128
 
@@ -568,6 +569,73 @@ def benchmark_onnx(args):
     return {"source": source, "onnx2tf_vs_onnxruntime": onnx_check, "rows": results}
 
 
+def benchmark_budget(args):
+    import contextlib
+
+    from edge_sr.evaluation import evaluate_dataset
+    from edge_sr.export import deploy_calibration_batches
+    from edge_sr.quant.budget import activation_sites, quantizing_only, tensor_errors
+    from edge_sr.quant.deploy import deploy_model
+    from edge_sr.quant.quantizer import bypass_quantizers
+    from edge_sr.rundir import load_run_model, read_run
+    from edge_sr.upscalers import KerasUpscaler
+
+    run = read_run(args.run_dir)
+    if not run.get("quantization"):
+        raise EdgeSRError(f"{args.run_dir} trained an FP model: the budget is of quantized runs (train or calibrate)")
+    scale = run["scale"]
+    model = load_run_model(args.run_dir)
+    deployed, _ = deploy_model(model, deploy_calibration_batches(run, scale))  # what convert --int8 exports
+    # Other patches of the same images than the ones that set the 8-bit ranges.
+    (patches,) = deploy_calibration_batches(run, scale, batch_size=args.patches, lr_patch=args.patch, stream=3)
+    weights_only, everything, errors = tensor_errors(deployed, patches)
+
+    def scores(model, mode):
+        with mode:  # the quantizer mode holds while the upscaler traces the model
+            upscaler = KerasUpscaler(model, "budget", scale, tile=args.tile)
+            return {Path(f).name: evaluate_dataset(upscaler, f, scale, show_progress=False)["psnr"] for f in args.eval}
+
+    top = errors[: args.top]
+    chosen = {id(e.site.variables) for e in top}
+    rest = [site for site in activation_sites(deployed) if id(site.variables) not in chosen]
+    models = [
+        ("FP", model, bypass_quantizers()),
+        ("the run (its k-bit quantizers)", model, contextlib.nullcontext()),
+        ("the int8 file's reference", deployed, contextlib.nullcontext()),
+        ("  its weights alone", deployed, quantizing_only(deployed, [])),
+        *((f"  its weights + {e.name} alone", deployed, quantizing_only(deployed, [e.site])) for e in top),
+        (f"  all but the top {len(top)} tensors", deployed, quantizing_only(deployed, rest)),
+    ]
+    rows = [{"model": label, "psnr": scores(m, mode)} for label, m, mode in progress(models, desc="evaluations")]
+    sets = list(rows[0]["psnr"])
+    print(f"{args.run_dir} ({run['model']}, ×{scale}, W{run['quantization']['bits']}): Keras fake-quant models; "
+          f"{machine_description()}")  # fmt: skip
+    fp = rows[0]["psnr"]
+    table = [(r["model"], *(f"{r['psnr'][n]:.2f}" for n in sets), *(f"{r['psnr'][n] - fp[n]:+.2f}" for n in sets))
+             for r in rows]  # fmt: skip
+    print(format_table(["model", *(f"{n} PSNR" for n in sets), *(f"{n} vs FP" for n in sets)], table))
+    total = sum(max(e.added_mse, 0.0) for e in errors)
+    print(
+        f"\nOutput MSE (squared pixel levels, against the FP flow) on {args.patches} LR patches of {args.patch}×"
+        f"{args.patch}: weights alone {weights_only:.3f}, every quantizer {everything:.3f}; each tensor alone:"
+    )
+    table = [
+        (e.name, e.site.quantizer.bits, f"[{e.lower:.3g}, {e.upper:.3g}]", f"{e.added_mse:+.3f}",
+         f"{100 * max(e.added_mse, 0.0) / total:.1f} %" if total else "-")
+        for e in errors[: args.rows]
+    ]  # fmt: skip
+    print(format_table(["tensor", "bits", "range", "+MSE", "share"], table))
+    if len(errors) > args.rows:
+        print(f"... and {len(errors) - args.rows} more (all in --json)")
+    tensors = [
+        {"layer": e.site.layer, "site": e.site.site, "bits": e.site.quantizer.bits, "range": [e.lower, e.upper],
+         "mse": e.mse, "added_mse": e.added_mse}
+        for e in errors
+    ]  # fmt: skip
+    return {"run": str(args.run_dir), "models": rows, "weights_only_mse": weights_only, "all_mse": everything,
+            "tensors": tensors}  # fmt: skip
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m edge_sr.benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -660,6 +728,15 @@ def parse_args(argv):
     onnx.add_argument("--warmup", type=int, default=2, help="untimed rounds first (default 2)")
     onnx.add_argument("--out", required=True, help="folder for the ONNX, Keras, run and TFLite files")
     onnx.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
+    budget = commands.add_parser("budget", help="where a run's int8 file loses PSNR, tensor by tensor")
+    budget.add_argument("run_dir", help="a train or calibrate run directory")
+    budget.add_argument("--eval", nargs="+", required=True, metavar="FOLDER", help="benchmark folders to score")
+    budget.add_argument("--top", type=int, default=3, help="tensors scored alone, and all but them (default 3)")
+    budget.add_argument("--rows", type=int, default=20, help="tensors printed (default 20; all in --json)")
+    budget.add_argument("--patches", type=int, default=8, help="LR patches the per-tensor errors use (default 8)")
+    budget.add_argument("--patch", type=int, default=64, help="their size (default 64)")
+    budget.add_argument("--tile", type=int, help="score tile by tile, as a fixed-tile (SwinIR) file runs")
+    budget.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
     return parser.parse_args(argv)
 
 
@@ -672,6 +749,7 @@ def main(argv=None):
         "tflite": benchmark_tflite,
         "int8": benchmark_int8,
         "onnx": benchmark_onnx,
+        "budget": benchmark_budget,
     }
     results = commands[args.command](args)
     if args.json:

@@ -359,13 +359,14 @@ PARITY_MAX_DPSNR = 0.02
 INTEGER_ARCHS = ("edsr", "rdn", "isr-rdn", "swinir")
 
 
-def deploy_calibration_batches(run, scale, batch_size=16, lr_patch=64):
-    """LR patches from the images a run trained or calibrated on: what sets the deploy completion's 8-bit ranges."""
+def deploy_calibration_batches(run, scale, batch_size=16, lr_patch=64, stream=2):
+    """LR patches from the images a run trained or calibrated on: what sets the deploy completion's 8-bit ranges
+    (another `stream` draws other patches from the same images)."""
     from edge_sr.data import PatchSampler
 
     folders = run["data"].get("calibration") or run["data"].get("train")
     sampler = PatchSampler(folders, scale, lr_patch * scale, batch_size, progress=False)
-    return [sampler.batch(0, stream=2)[0]]
+    return [sampler.batch(0, stream=stream)[0]]
 
 
 def export_int8(run_dir, path, io="uint8", tile=None, calibration=None):

@@ -298,3 +298,39 @@ def test_integer_layer_norm_mean_is_what_xnnpack_computes(tmp_path):
     # A float mean (what the LayerNorm layer computes) misses on a third of the values.
     plain = np.clip(np.floor(norm(x).numpy() / out_scale + 0.5) + out_zero_point, -128, 127)
     assert np.mean(plain == exported) < 0.8
+
+
+def test_error_budget_finds_the_tensor_whose_range_is_too_narrow(photo):
+    from edge_sr.quant.budget import activation_sites, tensor_errors
+
+    model = quantize_model(small_rdn(), 8)
+    batch = photo[None, 100:132, 100:132].astype(np.float32)
+    initialize_ranges(model, [batch], "minmax")
+    deployed, _ = deploy_model(model, [batch])
+    narrowed = deployed.get_layer("GFF_2").output_quantizer_vars  # clips nearly all of the global fusion
+    narrowed["lower"].assign(-1e-3)
+    narrowed["upper"].assign(1e-3)
+    patches = photo[None, 200:232, 200:232].astype(np.float32)
+    weights_only, everything, errors = tensor_errors(deployed, patches, show_progress=False)
+    assert len(errors) == len(activation_sites(deployed)) > 20  # every tensor, k-bit inputs and 8-bit completion
+    assert [e.added_mse for e in errors] == sorted((e.added_mse for e in errors), reverse=True)
+    assert (errors[0].site.layer, errors[0].site.site) == ("GFF_2", "output")
+    typical = np.median([e.added_mse for e in errors])
+    assert errors[0].added_mse > 100 * max(typical, 1e-6) and everything >= errors[0].mse > weights_only > 0
+
+
+def test_budget_benchmark_scores_the_run_its_completion_and_its_worst_tensor(
+    tmp_path, tiny_model, train_folder, val_folder
+):
+    calibrate(tmp_path / "run", tiny_model, train_folder, val_folder, 8)
+    result = run_module("edge_sr.benchmark", "budget", tmp_path / "run", "--eval", val_folder, "--top", "1",
+                        "--patches", "2", "--patch", "16", "--json", tmp_path / "budget.json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    budget = json.loads((tmp_path / "budget.json").read_text())["results"]
+    labels = [row["model"].strip() for row in budget["models"]]
+    worst = budget["tensors"][0]
+    assert labels == ["FP", "the run (its k-bit quantizers)", "the int8 file's reference", "its weights alone",
+                      f"its weights + {worst['layer']} {worst['site']} alone", "all but the top 1 tensors"]  # fmt: skip
+    assert all(set(row["psnr"]) == {val_folder.name} for row in budget["models"])
+    assert budget["all_mse"] > budget["weights_only_mse"] and worst["added_mse"] >= budget["tensors"][-1]["added_mse"]
+    assert "weights alone" in result.stdout and worst["layer"] in result.stdout

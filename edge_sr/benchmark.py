@@ -573,19 +573,13 @@ def benchmark_budget(args):
     import contextlib
 
     from edge_sr.evaluation import evaluate_dataset
-    from edge_sr.export import deploy_calibration_batches
+    from edge_sr.export import deploy_calibration_batches, deployed_run
     from edge_sr.quant.budget import activation_sites, quantizing_only, tensor_errors
-    from edge_sr.quant.deploy import deploy_model
     from edge_sr.quant.quantizer import bypass_quantizers
-    from edge_sr.rundir import load_run_model, read_run
     from edge_sr.upscalers import KerasUpscaler
 
-    run = read_run(args.run_dir)
-    if not run.get("quantization"):
-        raise EdgeSRError(f"{args.run_dir} trained an FP model: the budget is of quantized runs (train or calibrate)")
+    run, model, deployed = deployed_run(args.run_dir)  # what convert --int8 exports
     scale = run["scale"]
-    model = load_run_model(args.run_dir)
-    deployed, _ = deploy_model(model, deploy_calibration_batches(run, scale))  # what convert --int8 exports
     # Other patches of the same images than the ones that set the 8-bit ranges.
     (patches,) = deploy_calibration_batches(run, scale, batch_size=args.patches, lr_patch=args.patch, stream=3)
     weights_only, everything, errors = tensor_errors(deployed, patches)

@@ -369,30 +369,41 @@ def deploy_calibration_batches(run, scale, batch_size=16, lr_patch=64, stream=2)
     return [sampler.batch(0, stream=stream)[0]]
 
 
-def export_int8(run_dir, path, io="uint8", tile=None, calibration=None):
-    """Export a `train` or `calibrate` run as a full-integer .tflite (+ sidecar); returns (metadata, deployed).
-
-    `deployed` is the Keras fake-quant model the file computes (the run's model completed with 8-bit quantizers,
-    see edge_sr.quant.deploy): the reference for `check_parity`. `calibration`: LR batches for the 8-bit ranges
-    (default: patches from the run's own training or calibration images).
-    """
+def deployed_run(run_dir, calibration=None):
+    """(run.json's content, the run's model, its deploy completion): the Keras fake-quant model that
+    `convert --int8` exports (see edge_sr.quant.deploy). `calibration`: LR batches for the 8-bit ranges (default:
+    patches from the run's own training or calibration images)."""
     from edge_sr.quant.deploy import deploy_model
     from edge_sr.rundir import load_run_model, read_run
     from models_tf import model_config
 
     run = read_run(run_dir)
     if not run.get("quantization"):
-        raise EdgeSRError(f"{run_dir} trained an FP model: --int8 exports quantized runs (train or calibrate)")
+        raise EdgeSRError(f"{run_dir} trained an FP model: an integer model needs a quantized run (train or calibrate)")
     model = load_run_model(run_dir)
     config = model_config(model)
-    if config.get("arch") not in INTEGER_ARCHS:
+    arch = config.get("arch")
+    if arch not in INTEGER_ARCHS:
         raise EdgeSRError(
-            f"--int8 does not support {config.get('arch')} yet (supported: {', '.join(INTEGER_ARCHS)}); "
+            f"--int8 does not support {arch} yet (supported: {', '.join(INTEGER_ARCHS)}); "
             "export it with --fp32, --fp16 or --dynamic"
         )
-    tile = check_tile(config, tile)
     batches = calibration if calibration is not None else deploy_calibration_batches(run, config["scale"])
     deployed, _ = deploy_model(model, batches)
+    return run, model, deployed
+
+
+def export_int8(run_dir, path, io="uint8", tile=None, calibration=None):
+    """Export a `train` or `calibrate` run as a full-integer .tflite (+ sidecar); returns (metadata, deployed).
+
+    `deployed` is the Keras fake-quant model the file computes (see `deployed_run`): the reference for
+    `check_parity`. `calibration`: as for `deployed_run`.
+    """
+    from models_tf import model_config
+
+    run, model, deployed = deployed_run(run_dir, calibration)
+    config = model_config(model)
+    tile = check_tile(config, tile)
     content = int8_tflite(deployed, io, tile)
     bits = run["quantization"]["bits"]
     method = (run.get("train") or run.get("calibrate") or {}).get("method")

@@ -12,7 +12,7 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
-from edge_sr.calibration import METHODS, CalibrationConfig
+from edge_sr.calibration import FEATURE_TERMS, METHODS, CalibrationConfig
 from edge_sr.errors import EdgeSRError, run_cli
 from edge_sr.quant.ranges import DOBI_VARIANTS
 from edge_sr.rundir import report_run, resumable_run
@@ -37,7 +37,13 @@ def parse_args(argv):
     parser.add_argument("--init-batch-size", type=int, default=32, help="LR patches per stage-1 batch (default 32)")
     parser.add_argument("--patch", type=int, default=64, help="LR patch size (default 64)")
     parser.add_argument("--lr", type=float, default=1e-2, help="learning rate of the bounds")
-    parser.add_argument("--lambda-f", type=float, default=5.0, help="weight of DQC's feature term")
+    parser.add_argument("--lambda-f", type=float, default=5.0, help="weight of DQC's feature term (default 5)")
+    parser.add_argument(
+        "--feature-term",
+        choices=FEATURE_TERMS,
+        default="paper",
+        help="paper: Eq. (5), each stage's squared distance over its size; distance: edge_sr's earlier unsquared form",
+    )
     parser.add_argument(
         "--dobi-variant",
         choices=DOBI_VARIANTS,
@@ -73,6 +79,7 @@ def _new_run(args):
         lr_patch=args.patch,
         learning_rate=args.lr,
         lambda_f=args.lambda_f,
+        feature_term=args.feature_term,
         dobi_variant=args.dobi_variant,
         seed=args.seed,
     )

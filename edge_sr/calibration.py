@@ -2,13 +2,20 @@
 
 Stage 1 sets every quantizer's range from one FP forward over a calibration batch: `minmax`, `percentile` or
 DOBI (`edge_sr.quant.ranges`). Stage 2 (DQC, method `2dquant`) learns only the bounds, weights frozen, by
-distilling the FP model — the same quantized model with its quantizers bypassed — into the quantized one:
+distilling the FP model — the same quantized model with its quantizers bypassed — into the quantized one. Per
+image, the paper's Eq. (4)–(6):
 
-    L = L1(O_q, O_fp) + λ · Σ_stages mean_b ‖F_b / ‖F_b‖ − F̂_b / ‖F̂_b‖‖₂
+    L = ‖O − O_q‖₁ / (C·H·W) + λ · Σ_stages ‖F / ‖F‖ − F̂ / ‖F̂‖‖₂² / (C_i·H_i·W_i)
 
-O on the [0, 1] pixel scale (the paper's), F the stage outputs (SwinIR's residual groups, EDSR's four groups of
-residual blocks, RDN's dense blocks) each normalised per sample b. Adam with cosine decay; the best bounds on the
-validation set are kept. The run directory is `train`'s, so `convert`, `evaluate` and `--resume` take either.
+summed over the batch: O on the [0, 1] pixel scale, F a stage's output (SwinIR's residual groups, EDSR's four
+groups of residual blocks, RDN's dense blocks) normalised per image. Divided by its size, each stage's term is a
+small regulariser and DQC follows the output. `feature_term="distance"` is the form edge_sr used before: the
+unsquared distance, not divided by the size, averaged over the batch (it outweighed the output term ~200×).
+
+The bounds learn with `LogBoundAdam` (relative steps: a per-channel bound of 1e-3 cannot cross zero at lr 1e-2),
+cosine decay; the stage-1 model is validated before the first step, so the best bounds on the validation set,
+which are kept, are never worse than DOBI's. The run directory is `train`'s, so `convert`, `evaluate` and
+`--resume` take either.
 """
 
 import re
@@ -20,6 +27,7 @@ import tf_keras as keras
 from edge_sr.errors import EdgeSRError
 from edge_sr.quant.placement import quantize_model
 from edge_sr.quant.quantizer import bypass_quantizers, check_bits
+from edge_sr.quant.range_optimizer import LogBoundAdam
 from edge_sr.quant.ranges import DOBI_VARIANTS, initialize_ranges
 from edge_sr.rundir import restore_best, save_best, write_run
 from edge_sr.training import fit, range_variables
@@ -41,6 +49,7 @@ STAGE_OUTPUTS = {
     "isr-rdn": r"LRL_\d+",
 }
 STAGE_GROUPS = {"edsr": 4}
+FEATURE_TERMS = ("paper", "distance")
 
 
 @dataclass
@@ -54,7 +63,8 @@ class CalibrationConfig:
     init_batch_size: int = 32  # LR patches in each stage-1 batch (the paper's DOBI batch)
     lr_patch: int = 64
     learning_rate: float = 1e-2
-    lambda_f: float = 5.0  # weight of the feature term (the released code's λ)
+    lambda_f: float = 5.0  # weight of the feature term (the released code's λ, which goes with the paper's form)
+    feature_term: str = "paper"  # or "distance": the unsquared, unnormalised form (see the module docstring)
     dobi_variant: str = "paper"
     seed: int = 0
 
@@ -64,6 +74,8 @@ class CalibrationConfig:
             raise EdgeSRError(f"unknown method {self.method!r}; choose one of: {', '.join(METHODS)}")
         if self.dobi_variant not in DOBI_VARIANTS:
             raise EdgeSRError(f"unknown DOBI variant {self.dobi_variant!r}; choose one of: {', '.join(DOBI_VARIANTS)}")
+        if self.feature_term not in FEATURE_TERMS:
+            raise EdgeSRError(f"unknown feature term {self.feature_term!r}; choose one of: {', '.join(FEATURE_TERMS)}")
         check_bits(self.bits)
         for name in ("batch_size", "init_batch_size", "lr_patch"):
             if getattr(self, name) < 1:
@@ -93,23 +105,33 @@ def stage_output_names(model):
     return names
 
 
-def feature_distances(teacher, student):
-    """‖F/‖F‖ − F̂/‖F̂‖‖₂ per sample: one distance for each image in the batch, whatever else is in the batch."""
+def _per_image(tensor):
+    return tf.reshape(tensor, [tf.shape(tensor)[0], -1])
+
+
+def feature_terms(teacher, student, form="paper"):
+    """One stage's feature term for each image in the batch, whatever else is in the batch:
+    ‖F/‖F‖ − F̂/‖F̂‖‖₂² / (C·H·W) (`paper`), or ‖F/‖F‖ − F̂/‖F̂‖‖₂ (`distance`)."""
 
     def normalised(features):
-        flat = tf.reshape(features, [tf.shape(features)[0], -1])
+        flat = _per_image(features)
         return flat / (tf.norm(flat, axis=1, keepdims=True) + 1e-12)
 
-    return tf.norm(normalised(teacher) - normalised(student), axis=1)
+    difference = normalised(teacher) - normalised(student)
+    if form == "paper":
+        return tf.reduce_mean(tf.square(difference), axis=1)
+    return tf.norm(difference, axis=1)
 
 
-def distillation_loss(teacher_outputs, student_outputs, lambda_f):
-    """DQC's loss from [output, *stage features] of the FP teacher and the quantized student."""
+def distillation_loss(teacher_outputs, student_outputs, lambda_f, feature_term="paper"):
+    """DQC's (loss, output term, feature term) from [output, *stage features] of the FP teacher and the quantized
+    student: summed over the batch's images for the paper's form, averaged for `distance`."""
     (teacher, *teacher_stages), (student, *student_stages) = teacher_outputs, student_outputs
-    output_l1 = tf.reduce_mean(tf.abs(student - teacher)) / 255.0
+    reduce = tf.reduce_sum if feature_term == "paper" else tf.reduce_mean
+    output = reduce(tf.reduce_mean(tf.abs(_per_image(student - teacher)), axis=1)) / 255.0
     pairs = zip(teacher_stages, student_stages, strict=True)
-    feature = tf.add_n([tf.reduce_mean(feature_distances(t, s)) for t, s in pairs])
-    return output_l1 + lambda_f * feature, output_l1, feature
+    feature = reduce(tf.add_n([feature_terms(t, s, feature_term) for t, s in pairs]))
+    return output + lambda_f * feature, output, feature
 
 
 class Distiller:
@@ -123,7 +145,7 @@ class Distiller:
         self.features = keras.Model(model.inputs, [model.output, *stages])
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, config.iterations)
-        self.optimizer = keras.optimizers.Adam(schedule)
+        self.optimizer = LogBoundAdam(schedule)
         self._step_fn = tf.function(self._step)
 
     @property
@@ -138,10 +160,10 @@ class Distiller:
             teacher = self.features(lr, training=False)
         with tf.GradientTape() as tape:
             student = self.features(lr, training=False)
-            loss, output_l1, feature = distillation_loss(teacher, student, self.config.lambda_f)
+            loss, output, feature = distillation_loss(teacher, student, self.config.lambda_f, self.config.feature_term)
         self.optimizer.apply_gradients(zip(tape.gradient(loss, self.bounds), self.bounds, strict=True))
         self.step.assign_add(1)
-        return {"loss": loss, "output_l1": output_l1, "feature": feature}
+        return {"loss": loss, "output": output, "feature": feature}
 
     def train_step(self, lr, hr=None):
         """One DQC step on a batch of LR patches (HR, if given, is not used: calibration needs no labels)."""
@@ -157,7 +179,7 @@ def run_calibration(run, run_dir, resume=False, validate_every=500, checkpoint_e
     from edge_sr.evaluation import validation_psnr
     from edge_sr.sources import load_source_model
 
-    calibration = run["calibrate"]
+    calibration = {"feature_term": "distance", **run["calibrate"]}  # runs from before the paper's form
     keras.utils.set_random_seed(calibration["seed"])
     tf.config.experimental.enable_op_determinism()  # so a resumed run repeats the uninterrupted one
     config = CalibrationConfig(**{f.name: calibration[f.name] for f in fields(CalibrationConfig)}).resolved()
@@ -198,6 +220,8 @@ def run_calibration(run, run_dir, resume=False, validate_every=500, checkpoint_e
         psnr = validate(model)
         save_best(run_dir, model, 0, psnr)
         return {"status": "finished", "step": 0, "best_psnr": psnr, "model": model}
+    if not resume:  # DQC starts from the best so far: its own stage-1 bounds
+        save_best(run_dir, model, 0, validate(model))
     distiller = Distiller(model, config)
     result = fit(distiller, sampler, run_dir, validate, validate_every, checkpoint_every, resume, show_progress)
     restore_best(run_dir, model)

@@ -9,7 +9,8 @@ combines them for the network weights as
     none:         g = λ_R·∇L_R
 
 The cosine is taken over the whole flattened gradient (default) or per tensor. Quantizer ranges (and WCC's
-gamma) follow L_R only, with their own Adam at `range_lr_factor` × the learning rate.
+gamma) follow L_R only, with their own Adam at `range_lr_factor` × the learning rate, on the logarithm of each
+bound (`LogBoundAdam`: relative steps, so small per-channel bounds cannot cross zero).
 
 The two gradients need two backward passes. `similarity_every` = N > 1 (the default, 4) takes them, and sim, only
 every N-th step; the steps in between take one backward pass of λ_R·L_R + λ_M·sim·L_M with the last sim (naive:
@@ -33,6 +34,7 @@ from edge_sr.errors import EdgeSRError
 from edge_sr.progress import progress
 from edge_sr.quant.placement import quantize_model, quantizer_sites
 from edge_sr.quant.quantizer import UniformQuantizer, check_bits, fake_quant, observe_quantizers
+from edge_sr.quant.range_optimizer import LogBoundAdam
 from edge_sr.quant.ranges import initialize_ranges, initialize_tfmot_ranges
 from edge_sr.rundir import append_history, best_psnr, read_history, save_best, write_history, write_run
 
@@ -200,9 +202,7 @@ class Trainer:
             # The cooperative weight of the last refresh, reused until the next (see `similarity_every`).
             self.similarity = tf.Variable(1.0, trainable=False, name="similarity")
             if ranges:
-                self.range_optimizer = keras.optimizers.Adam(
-                    self._schedule(config.learning_rate * config.range_lr_factor)
-                )
+                self.range_optimizer = LogBoundAdam(self._schedule(config.learning_rate * config.range_lr_factor))
         self._step_fn = tf.function(self._distributed_step)
 
     def _schedule(self, rate):
@@ -354,7 +354,7 @@ def fit(
     elif manager.latest_checkpoint is not None:
         raise EdgeSRError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir")
     start = trainer.current_step
-    best = best_psnr(run_dir) if resume else -float("inf")
+    best = best_psnr(run_dir)  # -inf in a new run, unless its caller validated the starting point
     writer = tf.summary.create_file_writer(str(run_dir / "logs"))
     dataset = trainer.strategy.experimental_distribute_dataset(
         sampler.dataset(start_step=start, steps=max(config.iterations - start, 0))

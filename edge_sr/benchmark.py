@@ -422,14 +422,17 @@ def benchmark_ptq(args):
     tflite_scores = scores(TFLiteUpscaler(path, args.scale))
     rows.append({"bits": 8, "method": "TFLite PTQ", "weights": "per-channel", "psnr": tflite_scores, "s": seconds})
     configs = [
-        (bits, method, per_channel)
+        (bits, method, per_channel, term)
         for bits in args.bits
         for per_channel, methods in ((False, args.methods), (True, args.per_channel_methods))
         for method in methods
+        for term in (args.feature_terms if method == "2dquant" else ["paper"])
     ]
-    for bits, method, per_channel in progress(configs, desc="calibrations"):
+    for bits, method, per_channel, term in progress(configs, desc="calibrations"):
         config = CalibrationConfig(method=method, bits=bits, per_channel=per_channel, iterations=args.iterations,
-                                   batch_size=args.batch_size, lr_patch=args.patch)  # fmt: skip
+                                   batch_size=args.batch_size, lr_patch=args.patch, feature_term=term)  # fmt: skip
+        if method == "2dquant" and term != "paper":
+            method = f"2dquant/{term}"
         run = {
             "kind": "calibrate",
             "model": args.model,
@@ -437,7 +440,7 @@ def benchmark_ptq(args):
             "calibrate": asdict(config),
             "data": {"calibration": args.calibration, "val": args.val, "calibration_batches": 1},
         }
-        run_dir = Path(args.out) / f"w{bits}a{bits}-{method}{'-pc' if per_channel else ''}"
+        run_dir = Path(args.out) / f"w{bits}a{bits}-{method.replace('/', '-')}{'-pc' if per_channel else ''}"
         done = run_dir / "benchmark_row.json"  # a rerun of the benchmark reuses the rows it already measured
         if done.is_file() and json.loads(done.read_text())["calibrate"] == asdict(config.resolved()):
             rows.append(json.loads(done.read_text())["row"])
@@ -686,6 +689,7 @@ def parse_args(argv):
     qat.add_argument("--timing-rounds", type=int, default=5, help="alternating rounds timing the steps (default 5)")
     qat.add_argument("--out", required=True, help="folder for the run directories")
     qat.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
+    from edge_sr.calibration import FEATURE_TERMS
     from edge_sr.calibration import METHODS as PTQ_METHODS
 
     ptq = commands.add_parser("ptq", help="2DQuant vs PTQ baselines and TFLite's own int8 PTQ, same calibration data")
@@ -697,6 +701,13 @@ def parse_args(argv):
     ptq.add_argument("--bits", nargs="+", type=int, default=[8, 4, 3, 2])
     ptq.add_argument("--methods", nargs="+", default=list(PTQ_METHODS), help=f"of: {', '.join(PTQ_METHODS)}")
     ptq.add_argument("--per-channel-methods", nargs="*", default=["dobi", "2dquant"], help="also run per-channel")
+    ptq.add_argument(
+        "--feature-terms",
+        nargs="+",
+        choices=FEATURE_TERMS,
+        default=["paper"],
+        help="DQC feature term(s) to run 2dquant with: paper (Eq. 5, default), distance (the earlier)",
+    )
     ptq.add_argument("--iterations", type=int, default=3000, help="DQC steps (default: the paper's 3000)")
     ptq.add_argument("--batch-size", type=int, default=32, help="DQC batch (default: the paper's 32)")
     ptq.add_argument("--patch", type=int, default=64, help="DQC LR patch (default 64)")

@@ -239,13 +239,14 @@ def test_ptq_benchmark_compares_methods_with_tflite_ptq(tmp_path, tiny_model, tr
         "edge_sr.benchmark", "ptq", "--model", tiny_model, "--scale", 2, "--calibration", train_folder,
         "--val", val_folder, "--eval", val_folder, "--bits", 4, "--methods", "minmax", "2dquant",
         "--per-channel-methods", "dobi", "--iterations", 2, "--batch-size", 2, "--patch", 16,
+        "--feature-terms", "paper", "distance",
         "--out", tmp_path / "ptq", "--json", tmp_path / "ptq.json",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     rows = json.loads((tmp_path / "ptq.json").read_text())["results"]
     assert [(row["method"], row["bits"], row["weights"]) for row in rows] == [
         ("FP32", 32, "-"), ("TFLite PTQ", 8, "per-channel"), ("minmax", 4, "per-tensor"),
-        ("2dquant", 4, "per-tensor"), ("dobi", 4, "per-channel"),
+        ("2dquant", 4, "per-tensor"), ("2dquant/distance", 4, "per-tensor"), ("dobi", 4, "per-channel"),
     ]  # fmt: skip
     assert all(np.isfinite(row["psnr"]["val"]) for row in rows)
     assert "TFLite PTQ" in result.stdout and "val PSNR" in result.stdout

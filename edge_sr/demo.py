@@ -13,7 +13,7 @@ Rerunning continues an interrupted demo; --quick runs every step on tiny images 
 import argparse
 from pathlib import Path
 
-from edge_sr.errors import run_cli
+from edge_sr.errors import EdgeSRError, run_cli
 from edge_sr.tables import format_table
 
 
@@ -37,7 +37,12 @@ def main(argv=None):
     headers, rows = results_table(results)
     print(f"\n{results['model']} ×{results['scale']}; {results['machine']}; {results['seconds'] / 60:.1f} min")
     print(format_table(headers, [cells for _, cells in rows]))
+    for note in results["notes"]:
+        print(f"note: {note}")
     print(f"\nreport: {args.out / 'report.html'}  figures: {args.out / 'results.json'}  models: {args.out / 'models'}")
+    print(f"wall time: {results['seconds'] / 60:.1f} min")
+    if results["failures"]:
+        raise EdgeSRError("the demo's checks failed: " + "; ".join(results["failures"]))
 
 
 if __name__ == "__main__":

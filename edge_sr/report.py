@@ -180,8 +180,9 @@ def render_report(results, crops):
         f"batch {settings['qat_batch']} (the paper: 60K of 8). Every row but bicubic is a .tflite file run by LiteRT "
         "with XNNPACK; the int8 rows compute in integers only (uint8 in and out).</p>",
     ]
-    if results["note"]:
-        out.append(f"<p class='note'>{html.escape(results['note'])}</p>")
+    for note in [results["note"], *results.get("notes", ()), *results.get("failures", ())]:
+        if note:
+            out.append(f"<p class='note'>{html.escape(note)}</p>")
     out.append("<h2>Results</h2><table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in headers) + "</tr>")
     for key, cells in rows:
         tds = "".join(f"<td{' class=fail' if 'FAIL' in c else ''}>{html.escape(c)}</td>" for c in cells)

@@ -241,6 +241,44 @@ ROWS = (
 )
 
 
+def demo_checks(results):
+    """The demo's gate: (failures, notes). A failure is an integer file that misses its parity check or a figure
+    the results table needs that is absent; a note names each quantized file below bicubic on the photos, and why."""
+    failures, notes = [], []
+    sets = list(results["eval_sets"])
+    rows = {row["key"]: row for row in results["rows"]}
+    settings = results["settings"]
+    why = {
+        "tflite-ptq": "TFLite's converter sets each activation's range from min/max over the calibration data",
+        "2dquant": f"{settings['dqc_iterations']} DQC steps of batch {settings['dqc_batch']} on the CPU "
+        "(the paper: 3000 of 32)",
+        "odm": f"{settings['qat_iterations']} ODM steps of batch {settings['qat_batch']} on the CPU "
+        "(the paper: 60K of 8)",
+    }
+    for key, row in rows.items():
+        missing = [name for name in sets if name not in row.get("scores", {})]
+        if row["kind"] != "reference" and not (row.get("latency") or {}).get("median_ms"):
+            missing.append("latency")
+        if row["kind"] == "int8" and key != "tflite-ptq-w8" and "parity" not in row:
+            missing.append("parity")
+        if missing:
+            failures.append(f"{row['label']} has no {', '.join(missing)} figure")
+            continue
+        parity = row.get("parity")
+        if parity and not parity["ok"]:
+            failures.append(
+                f"{row['label']} misses its Keras fake-quant reference by {parity['delta_psnr']:+.3f} dB (parity gate "
+                "±0.02 dB)"
+            )
+        photos, bicubic = row["scores"].get("photos"), rows["bicubic"]["scores"].get("photos")
+        if row["kind"] == "int8" and photos and bicubic and photos["psnr"] <= bicubic["psnr"]:
+            notes.append(
+                f"{row['label']} is below bicubic on the photos ({photos['psnr']:.2f} vs {bicubic['psnr']:.2f} dB): "
+                f"{why[key.rsplit('-w', 1)[0]]}"
+            )
+    return failures, notes
+
+
 def run_demo(out_dir, model=None, quick=False, extra_sets=(), log=print):
     """Run every step into `out_dir` and write report.html and results.json there; returns the results."""
     from edge_sr.benchmark import machine_description
@@ -313,6 +351,7 @@ def run_demo(out_dir, model=None, quick=False, extra_sets=(), log=print):
         ],
         "seconds": time.perf_counter() - started,
     }
+    results["failures"], results["notes"] = demo_checks(results)
     write_json(out / "results.json", results)
     write_report(out / "report.html", results, choose_crops(folders["eval"], scale, out / "sr", list(plan)))
     return results

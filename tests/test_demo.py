@@ -10,7 +10,7 @@ from conftest import run_module
 from test_zoo import fake_npm
 
 from edge_sr.report import results_table
-from edge_sr.showcase import ROWS, Steps
+from edge_sr.showcase import FULL, ROWS, Steps, demo_checks
 
 
 class _Report(HTMLParser):
@@ -61,6 +61,7 @@ def test_demo_falls_back_to_the_bundled_model_and_says_so(quick_demo):
     assert "could not be fetched with npm" in result.stdout and "EDSR-small" in result.stdout
     results = json.loads((out / "results.json").read_text())
     assert results["model"] == "zoo:edsr-small-x2" and "npm" in results["note"]
+    assert results["failures"] == [] and "wall time:" in result.stdout
 
 
 def test_demo_writes_every_model_and_figure(quick_demo):
@@ -109,3 +110,33 @@ def test_steps_reuse_results_only_for_the_same_inputs(tmp_path):
     assert Steps(tmp_path, {"model": "a"}).run("step", compute)["value"] == 1
     assert Steps(tmp_path, {"model": "a"}).run("step", compute)["value"] == 1  # reused: an interrupted demo resumes
     assert Steps(tmp_path, {"model": "b"}).run("step", compute)["value"] == 2  # other inputs: computed again
+
+
+def demo_results(**changes):
+    """A results.json as the demo writes it, on one set, with the given rows' fields changed."""
+    row = {"scores": {"photos": {"psnr": 34.0, "ssim": 0.9}}, "latency": {"median_ms": 100.0}}
+    rows = [{"key": key, "label": label, "bits": bits, "kind": kind, **row} for key, label, bits, kind in ROWS]
+    rows[0].update(scores={"photos": {"psnr": 33.0, "ssim": 0.9}}, latency=None)  # bicubic: no file to time
+    for entry in rows:
+        if entry["kind"] == "int8" and entry["key"] != "tflite-ptq-w8":
+            entry["parity"] = {"delta_psnr": 0.001, "ok": True}
+        entry.update(changes.get(entry["key"], {}))
+    return {"eval_sets": {"photos": "photos"}, "settings": dict(vars(FULL)), "rows": rows}
+
+
+def test_the_demo_gate_fails_on_parity_and_missing_figures_and_notes_rows_below_bicubic():
+    assert demo_checks(demo_results()) == ([], [])
+    failures, _ = demo_checks(demo_results(**{"2dquant-w4": {"parity": {"delta_psnr": -0.05, "ok": False}}}))
+    assert failures == [
+        "2DQuant W4A4 (.tflite) misses its Keras fake-quant reference by -0.050 dB (parity gate ±0.02 dB)"
+    ]
+    failures, _ = demo_checks(demo_results(**{"odm-w4": {"latency": None, "scores": {}}}))
+    assert failures == ["ODM W4A4 (.tflite) has no photos, latency figure"]
+    below = {"psnr": 32.0, "ssim": 0.8}
+    _, notes = demo_checks(
+        demo_results(**{"odm-w4": {"scores": {"photos": below}}, "fp32": {"scores": {"photos": below}}})
+    )
+    assert notes == [
+        "ODM W4A4 (.tflite) is below bicubic on the photos (32.00 vs 33.00 dB): 40 ODM steps of batch 4 on the CPU "
+        "(the paper: 60K of 8)"
+    ]  # the float file is no quantized row

@@ -188,7 +188,7 @@ def render_report(results, crops):
         tds = "".join(f"<td{' class=fail' if 'FAIL' in c else ''}>{html.escape(c)}</td>" for c in cells)
         out.append(f"<tr data-key='{key}'>{tds}</tr>")
     out.append(
-        "</table><p>Parity: the int8 file against the Keras fake-quant model it computes, on the validation crops "
+        "</table><p>Parity: the int8 file against the Keras fake-quant model it computes, on the photos "
         "(limit ±0.02 dB). × fp32: median of per-round ratios, files timed in alternating rounds.</p>"
     )
     out.append("<div class='charts'>")

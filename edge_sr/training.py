@@ -8,9 +8,11 @@ combines them for the network weights as
     naive:        g = λ_R·∇L_R + λ_M·∇L_M
     none:         g = λ_R·∇L_R
 
-The cosine is taken over the whole flattened gradient (default) or per tensor. Quantizer ranges (and WCC's
-gamma) follow L_R only, with their own Adam at `range_lr_factor` × the learning rate, on the logarithm of each
-bound (`LogBoundAdam`: relative steps, so small per-channel bounds cannot cross zero).
+The cosine is taken over the whole flattened gradient (default) or per tensor. Quantizer ranges and WCC's gamma
+follow L_R only, each with an Adam on the logarithm of the bound (`LogBoundAdam`: relative steps, so small
+per-channel bounds cannot cross zero): the ranges at `range_lr_factor` × the learning rate, gamma at the learning
+rate itself, as in the paper. Without WCC (`minmax`, `--no-wcc`) the weight bound is the paper's ablation
+baseline: max |W| of the current weights at every step, nothing learned.
 
 The two gradients need two backward passes. `similarity_every` = N > 1 (the default, 4) takes them, and sim, only
 every N-th step; the steps in between take one backward pass of λ_R·L_R + λ_M·sim·L_M with the last sim (naive:
@@ -116,8 +118,11 @@ def quantization_of(config):
     scheme = METHODS[config.method]["scheme"]
     if scheme is None:
         return None
-    return {"bits": config.bits, "placement": config.placement, "clip_correction": config.clip_correction,
-            "scheme": scheme}  # fmt: skip
+    quantization = {"bits": config.bits, "placement": config.placement, "clip_correction": config.clip_correction,
+                    "scheme": scheme}  # fmt: skip
+    if scheme == "uniform" and not config.clip_correction:  # ODM's no-WCC baseline: max |W| at every step
+        quantization["weight_bound"] = "max"
+    return quantization
 
 
 def prepare_model(fp_model, config, calibration_batches):
@@ -137,6 +142,11 @@ def range_variables(model):
     """The trainable variables of every quantizer in `model`: ranges, WCC's gamma (tfmot's ranges are not
     trainable: its quantizers move them themselves)."""
     return [variable for site in quantizer_sites(model) for variable in site.variables.values() if variable.trainable]
+
+
+def clip_correction_gammas(model):
+    """WCC's gamma of every clip-corrected weight quantizer in `model`."""
+    return [site.variables["gamma"] for site in quantizer_sites(model) if "gamma" in site.variables]
 
 
 def _zeros_for_none(gradients, variables):
@@ -192,17 +202,21 @@ class Trainer:
     def __init__(self, model, config, strategy=None):
         self.model, self.config = model, config
         self.strategy = strategy or tf.distribute.get_strategy()
-        ranges = range_variables(model)
-        range_ids = {id(v) for v in ranges}
-        self.range_vars = ranges
+        self.gamma_vars = clip_correction_gammas(model)
+        gamma_ids = {id(v) for v in self.gamma_vars}
+        # The bounds first, then the gammas: how the step splits the range gradients between their optimizers.
+        self.range_vars = [v for v in range_variables(model) if id(v) not in gamma_ids] + self.gamma_vars
+        range_ids = {id(v) for v in self.range_vars}
         self.weight_vars = [v for v in model.trainable_variables if id(v) not in range_ids]
         with self.strategy.scope():
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.weight_optimizer = keras.optimizers.Adam(self._schedule(config.learning_rate))
             # The cooperative weight of the last refresh, reused until the next (see `similarity_every`).
             self.similarity = tf.Variable(1.0, trainable=False, name="similarity")
-            if ranges:
+            if len(self.range_vars) > len(self.gamma_vars):
                 self.range_optimizer = LogBoundAdam(self._schedule(config.learning_rate * config.range_lr_factor))
+            if self.gamma_vars:  # the paper trains gamma at the base learning rate, not the ranges' 10×
+                self.gamma_optimizer = LogBoundAdam(self._schedule(config.learning_rate))
         self._step_fn = tf.function(self._distributed_step)
 
     def _schedule(self, rate):
@@ -220,8 +234,9 @@ class Trainer:
             "step": self.step,
             "similarity": self.similarity,
         }
-        if self.range_vars:
-            parts["range_optimizer"] = self.range_optimizer
+        for name in ("range_optimizer", "gamma_optimizer"):
+            if hasattr(self, name):
+                parts[name] = getattr(self, name)
         return tf.train.Checkpoint(**parts)
 
     def _replica_step(self, lr, hr, refresh):
@@ -267,10 +282,15 @@ class Trainer:
         self.weight_optimizer.apply_gradients(
             zip(weight_grads, self.weight_vars, strict=True), experimental_aggregate_gradients=False
         )
-        if self.range_vars:
-            self.range_optimizer.apply_gradients(
-                zip(range_grads, self.range_vars, strict=True), experimental_aggregate_gradients=False
-            )
+        bounds = len(self.range_vars) - len(self.gamma_vars)
+        for name, grads, variables in (
+            ("range_optimizer", range_grads[:bounds], self.range_vars[:bounds]),
+            ("gamma_optimizer", range_grads[bounds:], self.range_vars[bounds:]),
+        ):
+            if variables:
+                getattr(self, name).apply_gradients(
+                    zip(grads, variables, strict=True), experimental_aggregate_gradients=False
+                )
         return metrics
 
     def _distributed_step(self, lr, hr, refresh):

@@ -17,6 +17,7 @@ from conftest import REPO, TINY, assert_clean_error, run_module
 from edge_sr.data import PatchSampler
 from edge_sr.errors import EdgeSRError
 from edge_sr.quant import UniformQuantizer
+from edge_sr.quant.placement import quantizer_sites
 from edge_sr.quant.quantizer import observe_quantizers
 from edge_sr.rundir import read_history
 from edge_sr.training import (
@@ -75,6 +76,7 @@ def test_train_step_is_the_paper_combination_and_reuses_the_weight_in_between(tr
     trainer = Trainer(prepare_model(fp, config, [sampler.batch(0, stream=1)[0]]), config)
     # Plain SGD at rate 1: a step moves every variable by exactly minus the gradient it was given.
     trainer.weight_optimizer, trainer.range_optimizer = keras.optimizers.SGD(1.0), keras.optimizers.SGD(1.0)
+    trainer.gamma_optimizer = keras.optimizers.SGD(1.0)
     variables, count = trainer.weight_vars + trainer.range_vars, len(trainer.weight_vars)
 
     def gradients(lr, hr):
@@ -120,6 +122,34 @@ def test_train_step_is_the_paper_combination_and_reuses_the_weight_in_between(tr
     metrics, moved = moves(lr, hr)
     assert "similarity" not in metrics and "cosine" not in metrics and metrics["mismatch"] > 0
     assert distance(moved, expected) < 5e-3 and distance(grad_r, expected) > 0.05
+
+
+def test_without_wcc_the_weight_bound_is_the_current_max_and_gamma_learns_at_the_base_rate(train_folder):
+    """ODM's ablation baseline (minmax, --no-wcc): u_w = max |W| of the weights after each step, nothing learned;
+    with WCC, gamma has its own optimizer at the base learning rate, the ranges theirs at 10×."""
+    fp = build_preset("edsr-baseline", scale=2, **TINY)
+    sampler = PatchSampler(train_folder, 2, 24, 2, progress=False)
+    calibration = [sampler.batch(0, stream=1)[0]]
+    for method, overrides in (("minmax", {}), ("odm", {"clip_correction": False})):
+        config = TrainConfig(method=method, bits=4, batch_size=2, hr_patch=24, **overrides).resolved("edsr", 2)
+        trainer = Trainer(prepare_model(fp, config, calibration), config)
+        weight_sites = [site for site in quantizer_sites(trainer.model) if site.is_weight]
+        assert weight_sites and all(not site.variables for site in weight_sites)
+        assert not trainer.gamma_vars
+        before = weight_sites[0].weight.numpy().copy()
+        trainer.train_step(*sampler.batch(0))
+        weights = weight_sites[0].weight.numpy()
+        assert not np.array_equal(weights, before)  # the step moved the weights, and the bound follows them
+        _, upper = weight_sites[0].quantizer.range(weight_sites[0].weight, weight_sites[0].variables)
+        assert float(upper) == np.abs(weights).max()
+
+    config = TrainConfig(method="odm", bits=4, learning_rate=1e-4).resolved("edsr", 2)
+    trainer = Trainer(prepare_model(fp, config, calibration), config)
+    gammas = {id(site.variables["gamma"]) for site in quantizer_sites(trainer.model) if site.is_weight}
+    assert gammas and {id(v) for v in trainer.gamma_vars} == gammas
+    assert gammas.isdisjoint(id(v) for v in trainer.range_vars[: len(trainer.range_vars) - len(gammas)])
+    assert float(trainer.gamma_optimizer.learning_rate) == pytest.approx(1e-4)
+    assert float(trainer.range_optimizer.learning_rate) == pytest.approx(1e-3)
 
 
 def test_a_per_tensor_cosine_needs_both_gradients_every_step():

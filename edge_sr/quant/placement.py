@@ -54,10 +54,13 @@ def quantized_layer_names(model, placement="paper"):
     return names
 
 
-def quantize_model(model, bits, placement="paper", per_channel=False, clip_correction=False, scheme="uniform"):
+def quantize_model(
+    model, bits, placement="paper", per_channel=False, clip_correction=False, scheme="uniform", weight_bound="learned"
+):
     """A copy of `model` with k-bit weight and input quantizers on the placement's layers, and k-bit
     quantizers on the matmul inputs of any attention layer that offers them (SwinIR's `matmul_bits`); FP
     weights kept. `scheme`: which quantizers (see the module docstring); `tfmot8` ignores the placement.
+    `weight_bound`: "learned", or "max" (max |W| at every call, ODM's ablation baseline; see WEIGHT_BOUNDS).
 
     The quantizer ranges start at their defaults: initialise them (percentile, min/max, DOBI, ...) before use.
     """
@@ -80,7 +83,13 @@ def quantize_model(model, bits, placement="paper", per_channel=False, clip_corre
         with tf.name_scope(layer.name):  # keep variable names like body_0_conv1/kernel
             fresh.build(layer.input_shape)
         config = UniformQuantizeConfig(
-            bits, bits, per_channel=per_channel, clip_correction=clip_correction, quantize_output=False, scheme=scheme
+            bits,
+            bits,
+            per_channel=per_channel,
+            clip_correction=clip_correction,
+            quantize_output=False,
+            scheme=scheme,
+            weight_bound=weight_bound,
         )
         return InputQuantizeWrapper(fresh, config, input_bits=bits, name=layer.name)
 

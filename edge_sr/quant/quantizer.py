@@ -255,8 +255,9 @@ class SymmetricActivationQuantizer(UniformQuantizer):
 
 @keras.utils.register_keras_serializable(package="edge_sr")
 class MaxScaleWeightQuantizer(UniformQuantizer):
-    """PAMS's weight quantizer: k-bit symmetric on [−max|W|, max|W|], the max taken from the current weights at
-    every call and held constant in the backward pass (as WCC's percentile); nothing learned."""
+    """k-bit symmetric on [−max|W|, max|W|], the max taken from the current weights at every call and held
+    constant in the backward pass (as WCC's percentile); nothing learned. PAMS's weight quantizer, and ODM's
+    fixed-policy ablation baseline (`weight_bound="max"`)."""
 
     def __init__(self, bits=8):
         super().__init__(bits, symmetric=True)

@@ -7,10 +7,11 @@ image, the paper's Eq. (4)–(6):
 
     L = ‖O − O_q‖₁ / (C·H·W) + λ · Σ_stages ‖F / ‖F‖ − F̂ / ‖F̂‖‖₂² / (C_i·H_i·W_i)
 
-summed over the batch: O on the [0, 1] pixel scale, F a stage's output (SwinIR's residual groups, EDSR's four
-groups of residual blocks, RDN's dense blocks) normalised per image. Divided by its size, each stage's term is a
-small regulariser and DQC follows the output. `feature_term="distance"` is the form edge_sr used before: the
-unsquared distance, not divided by the size, averaged over the batch (it outweighed the output term ~200×).
+summed over the batch: O on the [0, 1] pixel scale, F a stage's output (SwinIR's Swin-block stacks, before each
+residual group's conv and skip; EDSR's four groups of residual blocks; RDN's dense blocks) normalised per image.
+Divided by its size, each stage's term is a small regulariser and DQC follows the output. `feature_term="distance"`
+is the form edge_sr used before: the unsquared distance, not divided by the size, averaged over the batch (it
+outweighed the output term ~200×).
 
 The bounds learn with `LogBoundAdam` (relative steps: a per-channel bound of 1e-3 cannot cross zero at lr 1e-2),
 cosine decay; the stage-1 model is validated before the first step, so the best bounds on the validation set,
@@ -43,12 +44,14 @@ METHODS = {
 
 # The residual stages whose outputs DQC aligns, by layer name; EDSR's blocks are split into STAGE_GROUPS groups.
 STAGE_OUTPUTS = {
-    "swinir": r"layers_\d+_add",
     "edsr": r"body_\d+_add",
     "rdn": r"rdb_\d+_add",
     "isr-rdn": r"LRL_\d+",
 }
 STAGE_GROUPS = {"edsr": 4}
+# SwinIR's stages are the tensors each residual group's conv reads: its Swin-block stack output, before the conv
+# and the group's skip add (2DQuant's released code hooks the BasicLayer output there).
+STAGE_INPUTS = {"swinir": r"layers_\d+_conv"}
 FEATURE_TERMS = ("paper", "distance")
 
 
@@ -96,6 +99,9 @@ class CalibrationConfig:
 def stage_output_names(model):
     """The layers whose outputs DQC's feature term compares, in model order."""
     arch = model_config(model)["arch"]
+    if arch in STAGE_INPUTS:
+        readers = [layer for layer in model.layers if re.fullmatch(STAGE_INPUTS[arch], layer.name)]
+        return [reader.inbound_nodes[0].inbound_layers.name for reader in readers]
     if arch not in STAGE_OUTPUTS:
         raise EdgeSRError(f"2DQuant has no stage definition for architecture {arch!r}")
     names = [layer.name for layer in model.layers if re.fullmatch(STAGE_OUTPUTS[arch], layer.name)]

@@ -143,8 +143,15 @@ def test_the_earlier_distance_form_stays_available():
 def test_stage_outputs_per_architecture():
     assert stage_output_names(build_preset("edsr-baseline", scale=2)) == [f"body_{i}_add" for i in (3, 7, 11, 15)]
     assert stage_output_names(build_preset("rdn", scale=2, num_blocks=3)) == ["rdb_0_add", "rdb_1_add", "rdb_2_add"]
-    swinir = build_preset("swinir-light", scale=2)
-    assert stage_output_names(swinir) == [f"layers_{i}_add" for i in range(4)]
+    # SwinIR: each residual group's Swin-block stack output (its last block's MLP residual), before the group's
+    # conv and skip, where 2DQuant's released code hooks its BasicLayer; also in a quantized copy
+    swinir = build_preset("swinir-light", scale=2, depths=(2, 3), num_heads=(6, 6))
+    expected = ["layers_0_blocks_1_add_mlp", "layers_1_blocks_2_add_mlp"]
+    assert stage_output_names(swinir) == expected
+    assert [swinir.get_layer(f"layers_{i}_conv").input.ref() for i in range(2)] == [
+        swinir.get_layer(name).output.ref() for name in expected
+    ]
+    assert stage_output_names(quantize_model(swinir, 4)) == expected
 
 
 @pytest.mark.parametrize("arch", ["edsr", "swinir"])

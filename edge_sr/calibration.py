@@ -26,8 +26,8 @@ import tensorflow as tf
 import tf_keras as keras
 
 from edge_sr.errors import EdgeSRError
-from edge_sr.quant.placement import quantize_model
-from edge_sr.quant.quantizer import bypass_quantizers, check_bits
+from edge_sr.quant.placement import default_weight_grid, quantize_model
+from edge_sr.quant.quantizer import WEIGHT_GRIDS, bypass_quantizers, check_bits
 from edge_sr.quant.range_optimizer import LogBoundAdam
 from edge_sr.quant.ranges import DOBI_VARIANTS, initialize_ranges
 from edge_sr.rundir import restore_best, save_best, write_run
@@ -61,6 +61,7 @@ class CalibrationConfig:
     bits: int = 4
     placement: str = "paper"
     per_channel: bool = False  # per-output-channel weight ranges (beyond the paper: what int8 TFLite uses)
+    weight_grid: str | None = None  # None: mid-rise (the papers' 2^b levels) up to 4 bits, narrow above
     iterations: int = 3000  # DQC steps (the paper's)
     batch_size: int = 32  # DQC's (the paper's)
     init_batch_size: int = 32  # LR patches in each stage-1 batch (the paper's DOBI batch)
@@ -80,10 +81,13 @@ class CalibrationConfig:
         if self.feature_term not in FEATURE_TERMS:
             raise EdgeSRError(f"unknown feature term {self.feature_term!r}; choose one of: {', '.join(FEATURE_TERMS)}")
         check_bits(self.bits)
+        if self.weight_grid not in (None, *WEIGHT_GRIDS):
+            raise EdgeSRError(f"unknown weight grid {self.weight_grid!r}; choose one of: {', '.join(WEIGHT_GRIDS)}")
         for name in ("batch_size", "init_batch_size", "lr_patch"):
             if getattr(self, name) < 1:
                 raise EdgeSRError(f"{name} must be at least 1, got {getattr(self, name)}")
         config = CalibrationConfig(**asdict(self))
+        config.weight_grid = config.weight_grid or default_weight_grid(config.bits)
         if not METHODS[self.method][1]:
             config.iterations = 0
         elif config.iterations < 1:
@@ -93,7 +97,12 @@ class CalibrationConfig:
     @property
     def quantization(self):
         """What `quantize_model` needs to rebuild the calibrated model (stored in run.json)."""
-        return {"bits": self.bits, "placement": self.placement, "per_channel": self.per_channel}
+        return {
+            "bits": self.bits,
+            "placement": self.placement,
+            "per_channel": self.per_channel,
+            "weight_grid": self.weight_grid,
+        }
 
 
 def stage_output_names(model):
@@ -185,7 +194,8 @@ def run_calibration(run, run_dir, resume=False, validate_every=500, checkpoint_e
     from edge_sr.evaluation import validation_psnr
     from edge_sr.sources import load_source_model
 
-    calibration = {"feature_term": "distance", **run["calibrate"]}  # runs from before the paper's form
+    # runs from before the paper's feature term and before the mid-rise weight grid
+    calibration = {"feature_term": "distance", "weight_grid": "narrow", **run["calibrate"]}
     keras.utils.set_random_seed(calibration["seed"])
     tf.config.experimental.enable_op_determinism()  # so a resumed run repeats the uninterrupted one
     config = CalibrationConfig(**{f.name: calibration[f.name] for f in fields(CalibrationConfig)}).resolved()
@@ -204,7 +214,7 @@ def run_calibration(run, run_dir, resume=False, validate_every=500, checkpoint_e
             f"{len(sampler.pairs)} calibration image(s) are fewer than one batch of {config.batch_size}: "
             "add images or lower --batch-size"
         )
-    model = quantize_model(fp_model, config.bits, config.placement, per_channel=config.per_channel)
+    model = quantize_model(fp_model, **config.quantization)
     if not resume:  # a resumed run restores its bounds from the checkpoint
         batches = [
             sampler.batch(i, stream=1, size=config.init_batch_size)[0]

@@ -34,8 +34,9 @@ import tf_keras as keras
 
 from edge_sr.errors import EdgeSRError
 from edge_sr.progress import progress
-from edge_sr.quant.placement import quantize_model, quantizer_sites
-from edge_sr.quant.quantizer import UniformQuantizer, check_bits, fake_quant, observe_quantizers
+from edge_sr.quant.layers import QUANTIZER_SCHEMES
+from edge_sr.quant.placement import default_weight_grid, quantize_model, quantizer_sites
+from edge_sr.quant.quantizer import WEIGHT_GRIDS, UniformQuantizer, check_bits, fake_quant, observe_quantizers
 from edge_sr.quant.range_optimizer import LogBoundAdam
 from edge_sr.quant.ranges import initialize_ranges, initialize_tfmot_ranges
 from edge_sr.rundir import append_history, best_psnr, read_history, save_best, write_history, write_run
@@ -70,6 +71,7 @@ class TrainConfig:
     lambda_m: float | None = None  # None: 1e-5, or 1e-6 for RDN (the paper's values)
     mismatch: str | None = None  # None: the method's default
     clip_correction: bool | None = None  # None: the method's default
+    weight_grid: str | None = None  # None: mid-rise (2^b levels) up to 4 bits for odm/minmax, else narrow
     cosine: str = "global"
     similarity_every: int | None = None  # None: 4 with the global cosine; per tensor it must be 1 (every step)
     seed: int = 0
@@ -102,6 +104,12 @@ class TrainConfig:
             check_bits(config.bits)
         if defaults["scheme"] == "tfmot8" and config.bits != 8:
             raise EdgeSRError(f"tfmot8 is tfmot's 8-bit scheme: it takes no --bits {config.bits}")
+        if config.weight_grid not in (None, *WEIGHT_GRIDS):
+            raise EdgeSRError(f"unknown weight grid {config.weight_grid!r}; choose one of: {', '.join(WEIGHT_GRIDS)}")
+        if defaults["scheme"] in QUANTIZER_SCHEMES:
+            config.weight_grid = config.weight_grid or default_weight_grid(config.bits, defaults["scheme"])
+        elif config.weight_grid:
+            raise EdgeSRError(f"--method {config.method} has no edge_sr weight quantizers: it takes no weight grid")
         if defaults["scheme"] != "uniform" and (config.mismatch != "none" or config.clip_correction):
             raise EdgeSRError(
                 f"--method {config.method} takes no mismatch loss or clip correction (they need edge_sr's uniform "
@@ -120,6 +128,8 @@ def quantization_of(config):
         return None
     quantization = {"bits": config.bits, "placement": config.placement, "clip_correction": config.clip_correction,
                     "scheme": scheme}  # fmt: skip
+    if config.weight_grid:
+        quantization["weight_grid"] = config.weight_grid
     if scheme == "uniform" and not config.clip_correction:  # ODM's no-WCC baseline: max |W| at every step
         quantization["weight_bound"] = "max"
     return quantization
@@ -436,7 +446,8 @@ def run_training(
     with strategy.scope():
         fp_model = load_source_model(run["model"], run["scale"])
         arch, scale = model_config(fp_model)["arch"], model_config(fp_model)["scale"]
-        config = TrainConfig(**{f.name: run["train"][f.name] for f in fields(TrainConfig) if f.name in run["train"]})
+        train = {"weight_grid": "narrow", **run["train"]}  # runs from before the mid-rise weight grid
+        config = TrainConfig(**{f.name: train[f.name] for f in fields(TrainConfig) if f.name in train})
         config = config.resolved(arch, scale)
         sampler = PatchSampler(
             run["data"]["train"], scale, config.hr_patch, config.batch_size, config.seed, progress=show_progress
@@ -475,7 +486,10 @@ def variant_config(variant, bits, iterations, **train_overrides):
     """The TrainConfig of a `VARIANTS` entry (not yet resolved)."""
     if variant not in VARIANTS:
         raise EdgeSRError(f"unknown variant {variant!r}; choose from: {', '.join(VARIANTS)}")
-    return TrainConfig(**{**train_overrides, **VARIANTS[variant], "bits": bits, "iterations": iterations})
+    settings = {**train_overrides, **VARIANTS[variant], "bits": bits, "iterations": iterations}
+    if METHODS[settings["method"]]["scheme"] != "uniform":  # PAMS keeps its own (narrow) weight grid
+        settings.pop("weight_grid", None)
+    return TrainConfig(**settings)
 
 
 def compare_variants(model, scale, train, val, eval_sets, bits_list, variants, iterations, out_dir, **train_overrides):
@@ -505,7 +519,7 @@ def compare_variants(model, scale, train, val, eval_sets, bits_list, variants, i
         restore_best(run_dir, trainer.model)
         upscaler = KerasUpscaler(trainer.model, variant, scale)
         scores = {Path(s).name: evaluate_dataset(upscaler, s, scale, show_progress=False)["psnr"] for s in eval_sets}
-        rows.append({"bits": bits, "variant": variant, "psnr": scores})
+        rows.append({"bits": bits, "variant": variant, "weight_grid": trainer.config.weight_grid, "psnr": scores})
     return rows
 
 

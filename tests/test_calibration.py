@@ -20,7 +20,7 @@ from edge_sr.calibration import (
 )
 from edge_sr.quant import InputQuantizeWrapper, quantize_model, quantizer_sites
 from edge_sr.quant.ranges import dobi_activation_range, dobi_candidates, dobi_weight_upper, initialize_ranges
-from edge_sr.rundir import read_history
+from edge_sr.rundir import load_run_model, read_history
 from edge_sr.sources import load_source_model
 from models_tf import build_preset
 
@@ -190,7 +190,7 @@ def test_calibration_run_resumes_exactly_and_feeds_evaluate(tmp_path, tiny_model
     assert full.returncode == 0, full.stderr
     run = json.loads((tmp_path / "full" / "run.json").read_text())
     assert run["kind"] == "calibrate" and run["calibrate"]["method"] == "2dquant"
-    assert run["quantization"] == {"bits": 4, "placement": "paper", "per_channel": False}
+    assert run["quantization"] == {"bits": 4, "placement": "paper", "per_channel": False, "weight_grid": "mid-rise"}
     history = read_history(tmp_path / "full")
     assert [entry["step"] for entry in history] == [0, 1, 2, 3]
 
@@ -204,6 +204,16 @@ def test_calibration_run_resumes_exactly_and_feeds_evaluate(tmp_path, tiny_model
     assert resumed.returncode == 0, resumed.stderr
     losses = [[entry["loss"] for entry in read_history(tmp_path / name)] for name in ("full", "rewound")]
     assert np.allclose(losses[0], losses[1], rtol=1e-5)
+
+    # A run from before the mid-rise grid (run.json without weight_grid) rebuilds on the narrow grid it used.
+    def weight_grids(run_dir):
+        return {site.quantizer.mid_rise for site in quantizer_sites(load_run_model(run_dir)) if site.is_weight}
+
+    assert weight_grids(tmp_path / "rewound") == {True}
+    old = json.loads((tmp_path / "rewound" / "run.json").read_text())
+    del old["quantization"]["weight_grid"], old["calibrate"]["weight_grid"]
+    (tmp_path / "rewound" / "run.json").write_text(json.dumps(old))
+    assert weight_grids(tmp_path / "rewound") == {False}
 
     # The run directory is a model: evaluate reloads the best bounds and scores what validation scored.
     best = json.loads((tmp_path / "full" / "best" / "best.json").read_text())
@@ -252,8 +262,9 @@ def test_ptq_benchmark_compares_methods_with_tflite_ptq(tmp_path, tiny_model, tr
     assert result.returncode == 0, result.stderr
     rows = json.loads((tmp_path / "ptq.json").read_text())["results"]
     assert [(row["method"], row["bits"], row["weights"]) for row in rows] == [
-        ("FP32", 32, "-"), ("TFLite PTQ", 8, "per-channel"), ("minmax", 4, "per-tensor"),
-        ("2dquant", 4, "per-tensor"), ("2dquant/distance", 4, "per-tensor"), ("dobi", 4, "per-channel"),
+        ("FP32", 32, "-"), ("TFLite PTQ", 8, "per-channel"), ("minmax", 4, "per-tensor, mid-rise"),
+        ("2dquant", 4, "per-tensor, mid-rise"), ("2dquant/distance", 4, "per-tensor, mid-rise"),
+        ("dobi", 4, "per-channel, mid-rise"),
     ]  # fmt: skip
     assert all(np.isfinite(row["psnr"]["val"]) for row in rows)
     assert "TFLite PTQ" in result.stdout and "val PSNR" in result.stdout

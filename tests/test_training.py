@@ -239,11 +239,13 @@ def test_two_mirrored_devices_match_one(tmp_path, tiny_model, train_folder, val_
         cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ},
     )  # fmt: skip
     assert mirrored.returncode == 0, mirrored.stderr
-    # The same batches and updates: the first steps agree to float rounding; later, the other reduction order of
-    # two replicas' gradients flips a few quantizer roundings, which moves the loss by up to a few tenths of a
-    # percent (2.2e-3 seen at step 6 on an AVX-512 CPU).
+    # The same batches and updates: the first step agrees to float rounding; after it, the other reduction order
+    # of two replicas' gradients flips a few quantizer roundings, which moves the loss by up to a few tenths of a
+    # percent (2.2e-3 seen at step 6 on an AVX-512 CPU; 1.8e-4 already at step 1 on the mid-rise weight grid,
+    # whose rounding boundary at 0 lies where weights are densest).
     mirrored_losses, single_losses = losses(tmp_path / "mirrored"), losses(tmp_path / "single")
-    assert np.allclose(mirrored_losses[:2], single_losses[:2], rtol=1e-4)
+    assert np.allclose(mirrored_losses[:1], single_losses[:1], rtol=1e-4)
+    assert np.allclose(mirrored_losses[:2], single_losses[:2], rtol=1e-3)
     assert np.allclose(mirrored_losses, single_losses, rtol=1e-2)
 
 

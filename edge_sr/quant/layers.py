@@ -7,6 +7,7 @@ import tf_keras as keras
 
 from edge_sr.errors import EdgeSRError
 from edge_sr.quant.quantizer import (
+    WEIGHT_GRIDS,
     MaxScaleWeightQuantizer,
     SymmetricActivationQuantizer,
     UniformQuantizer,
@@ -44,6 +45,7 @@ class UniformQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
         quantize_output=True,
         scheme="uniform",
         weight_bound="learned",
+        weight_grid="narrow",
     ):
         self.weight_bits, self.activation_bits = check_bits(weight_bits), check_bits(activation_bits)
         self.per_channel, self.clip_correction, self.quantize_output = per_channel, clip_correction, quantize_output
@@ -53,13 +55,22 @@ class UniformQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
             raise EdgeSRError(f"unknown weight bound {weight_bound!r}; choose one of: {', '.join(WEIGHT_BOUNDS)}")
         if (scheme == "pams" or weight_bound == "max") and (per_channel or clip_correction):
             raise EdgeSRError("weights on their max |W| are per tensor, unclipped: no per_channel or clip_correction")
-        self.scheme, self.weight_bound = scheme, weight_bound
+        if weight_grid not in WEIGHT_GRIDS:
+            raise EdgeSRError(f"unknown weight grid {weight_grid!r}; choose one of: {', '.join(WEIGHT_GRIDS)}")
+        if scheme == "pams" and weight_grid != "narrow":
+            raise EdgeSRError("PAMS quantizes weights on its narrow 2^b − 1 level grid: no mid-rise weight grid")
+        self.scheme, self.weight_bound, self.weight_grid = scheme, weight_bound, weight_grid
 
     def get_weights_and_quantizers(self, layer):
+        mid_rise = self.weight_grid == "mid-rise"
         if self.scheme == "pams" or self.weight_bound == "max":
-            return [(layer.kernel, MaxScaleWeightQuantizer(self.weight_bits))]
+            return [(layer.kernel, MaxScaleWeightQuantizer(self.weight_bits, mid_rise=mid_rise))]
         quantizer = UniformQuantizer(
-            self.weight_bits, symmetric=True, per_channel=self.per_channel, clip_correction=self.clip_correction
+            self.weight_bits,
+            symmetric=True,
+            per_channel=self.per_channel,
+            clip_correction=self.clip_correction,
+            mid_rise=mid_rise,
         )
         return [(layer.kernel, quantizer)]
 
@@ -88,6 +99,7 @@ class UniformQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
             "quantize_output": self.quantize_output,
             "scheme": self.scheme,
             "weight_bound": self.weight_bound,
+            "weight_grid": self.weight_grid,
         }
 
 
@@ -166,7 +178,7 @@ def _bounds(variables):
 
 
 def _step(quantizer, variables, inputs=None):
-    return grid_step(*quantizer.range(inputs, variables), quantizer.levels)
+    return quantizer.int8_step(inputs, variables)
 
 
 def _tfmot_quantized(layer):

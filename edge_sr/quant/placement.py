@@ -31,6 +31,15 @@ from models_tf.layers import DepthToSpace
 
 PLACEMENTS = ("paper",)
 SCHEMES = (*QUANTIZER_SCHEMES, "tfmot8")
+MID_RISE_DEFAULT_BITS = 4  # the papers' 2^b-level weight grid by default up to here; narrow (int8's own) above
+
+
+def default_weight_grid(bits, scheme="uniform"):
+    """The weight grid a new run gets: the papers' mid-rise 2^b levels for the uniform quantizers at 2–4 bits,
+    where it differs from the narrow 2^b − 1 levels most (ternary at 2 bits); narrow above, where the two differ
+    little and 8 bits must be narrow for int8, and for PAMS, whose formula is narrow."""
+    return "mid-rise" if scheme == "uniform" and bits <= MID_RISE_DEFAULT_BITS else "narrow"
+
 
 # Layer names (models_tf naming) quantized by the paper protocol, per architecture.
 PAPER_LAYERS = {
@@ -55,12 +64,21 @@ def quantized_layer_names(model, placement="paper"):
 
 
 def quantize_model(
-    model, bits, placement="paper", per_channel=False, clip_correction=False, scheme="uniform", weight_bound="learned"
+    model,
+    bits,
+    placement="paper",
+    per_channel=False,
+    clip_correction=False,
+    scheme="uniform",
+    weight_bound="learned",
+    weight_grid=None,
 ):
     """A copy of `model` with k-bit weight and input quantizers on the placement's layers, and k-bit
     quantizers on the matmul inputs of any attention layer that offers them (SwinIR's `matmul_bits`); FP
     weights kept. `scheme`: which quantizers (see the module docstring); `tfmot8` ignores the placement.
     `weight_bound`: "learned", or "max" (max |W| at every call, ODM's ablation baseline; see WEIGHT_BOUNDS).
+    `weight_grid`: "narrow" (2^b − 1 levels, 0 among them) or "mid-rise" (2^b levels ±(i + ½)·s); None: the
+    default for the bits and scheme (`default_weight_grid`).
 
     The quantizer ranges start at their defaults: initialise them (percentile, min/max, DOBI, ...) before use.
     """
@@ -68,10 +86,11 @@ def quantize_model(
     if scheme not in SCHEMES:
         raise EdgeSRError(f"unknown quantizer scheme {scheme!r}; choose one of: {', '.join(SCHEMES)}")
     if scheme == "tfmot8":
-        if bits != 8 or per_channel or clip_correction:
+        if bits != 8 or per_channel or clip_correction or weight_grid not in (None, "narrow"):
             raise EdgeSRError("tfmot8 is tfmot's default 8-bit scheme: 8 bits, its own weight quantizers")
         return tfmot_default_model(model)
     targets = set(quantized_layer_names(model, placement))
+    weight_grid = weight_grid or default_weight_grid(bits, scheme)
 
     def clone(layer):
         config = layer.get_config()
@@ -90,6 +109,7 @@ def quantize_model(
             quantize_output=False,
             scheme=scheme,
             weight_bound=weight_bound,
+            weight_grid=weight_grid,
         )
         return InputQuantizeWrapper(fresh, config, input_bits=bits, name=layer.name)
 

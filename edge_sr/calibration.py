@@ -62,6 +62,7 @@ class CalibrationConfig:
     placement: str = "paper"
     per_channel: bool = False  # per-output-channel weight ranges (beyond the paper: what int8 TFLite uses)
     weight_grid: str | None = None  # None: mid-rise (the papers' 2^b levels) up to 4 bits, narrow above
+    split_qkv: bool = True  # SwinIR: q, k and v linears, each with its own quantizers (2DQuant's split)
     iterations: int = 3000  # DQC steps (the paper's)
     batch_size: int = 32  # DQC's (the paper's)
     init_batch_size: int = 32  # LR patches in each stage-1 batch (the paper's DOBI batch)
@@ -102,6 +103,7 @@ class CalibrationConfig:
             "placement": self.placement,
             "per_channel": self.per_channel,
             "weight_grid": self.weight_grid,
+            "split_qkv": self.split_qkv,
         }
 
 
@@ -194,8 +196,8 @@ def run_calibration(run, run_dir, resume=False, validate_every=500, checkpoint_e
     from edge_sr.evaluation import validation_psnr
     from edge_sr.sources import load_source_model
 
-    # runs from before the paper's feature term and before the mid-rise weight grid
-    calibration = {"feature_term": "distance", "weight_grid": "narrow", **run["calibrate"]}
+    # runs from before the paper's feature term, the mid-rise weight grid and the qkv split
+    calibration = {"feature_term": "distance", "weight_grid": "narrow", "split_qkv": False, **run["calibrate"]}
     keras.utils.set_random_seed(calibration["seed"])
     tf.config.experimental.enable_op_determinism()  # so a resumed run repeats the uninterrupted one
     config = CalibrationConfig(**{f.name: calibration[f.name] for f in fields(CalibrationConfig)}).resolved()

@@ -72,6 +72,7 @@ class TrainConfig:
     mismatch: str | None = None  # None: the method's default
     clip_correction: bool | None = None  # None: the method's default
     weight_grid: str | None = None  # None: mid-rise (2^b levels) up to 4 bits for odm/minmax, else narrow
+    split_qkv: bool = True  # SwinIR: q, k and v linears, each with its own quantizers (2DQuant's split)
     cosine: str = "global"
     similarity_every: int | None = None  # None: 4 with the global cosine; per tensor it must be 1 (every step)
     seed: int = 0
@@ -128,8 +129,8 @@ def quantization_of(config):
         return None
     quantization = {"bits": config.bits, "placement": config.placement, "clip_correction": config.clip_correction,
                     "scheme": scheme}  # fmt: skip
-    if config.weight_grid:
-        quantization["weight_grid"] = config.weight_grid
+    if scheme in QUANTIZER_SCHEMES:
+        quantization.update(weight_grid=config.weight_grid, split_qkv=config.split_qkv)
     if scheme == "uniform" and not config.clip_correction:  # ODM's no-WCC baseline: max |W| at every step
         quantization["weight_bound"] = "max"
     return quantization
@@ -446,7 +447,7 @@ def run_training(
     with strategy.scope():
         fp_model = load_source_model(run["model"], run["scale"])
         arch, scale = model_config(fp_model)["arch"], model_config(fp_model)["scale"]
-        train = {"weight_grid": "narrow", **run["train"]}  # runs from before the mid-rise weight grid
+        train = {"weight_grid": "narrow", "split_qkv": False, **run["train"]}  # runs from before these options
         config = TrainConfig(**{f.name: train[f.name] for f in fields(TrainConfig) if f.name in train})
         config = config.resolved(arch, scale)
         sampler = PatchSampler(

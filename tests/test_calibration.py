@@ -18,11 +18,13 @@ from edge_sr.calibration import (
     feature_terms,
     stage_output_names,
 )
-from edge_sr.quant import InputQuantizeWrapper, quantize_model, quantizer_sites
+from edge_sr.quant import InputQuantizeWrapper, quantize_model, quantized_layer_names, quantizer_sites
+from edge_sr.quant.quantizer import bypass_quantizers
 from edge_sr.quant.ranges import dobi_activation_range, dobi_candidates, dobi_weight_upper, initialize_ranges
 from edge_sr.rundir import load_run_model, read_history
 from edge_sr.sources import load_source_model
 from models_tf import build_preset
+from models_tf.swinir import split_qkv_model
 
 
 def reference_fake_quant(x, lower, upper, levels):
@@ -176,6 +178,35 @@ def test_dqc_learns_the_bounds_and_nothing_else(photo, arch):
         assert moved == learnable, variable.name
 
 
+def test_swinir_q_k_and_v_get_their_own_ranges_which_dobi_and_dqc_set_apart(photo):
+    """2DQuant's QuantLinearQKV: the qkv linear as q, k and v, the same function, each with its own weight and
+    input range; DOBI fits each weight range to its own columns, and DQC moves the three input ranges apart (they
+    start equal: one tensor feeds all three)."""
+    keras.utils.set_random_seed(0)
+    fp = build_preset("swinir-light", scale=2, depths=(2,), num_heads=(2,), embed_dim=16)
+    model = quantize_model(fp, 4, split_qkv=True)
+    batch = np.stack([photo[:16, :16], photo[300:316, 100:116]]).astype(np.float32)
+    with bypass_quantizers():
+        np.testing.assert_allclose(model(batch), fp(batch), atol=1e-3)
+    assert not any(name.endswith("qkv") for name in quantized_layer_names(split_qkv_model(fp)))
+    initialize_ranges(model, [batch], "dobi")
+    sites = {(site.layer, site.site): site for site in quantizer_sites(model)}
+    parts = [f"layers_0_blocks_0_attn_{part}" for part in "qkv"]
+    kernels = [sites[name, "kernel"] for name in parts]
+    inputs = [sites[name, "input"].variables for name in parts]
+    assert len({float(site.variables["upper"]) for site in kernels}) == 3
+    qkv_kernel = fp.get_layer("layers_0_blocks_0_attn_qkv").kernel.numpy()
+    for site, columns in zip(kernels, np.split(qkv_kernel, 3, axis=1), strict=True):
+        assert float(site.variables["upper"]) == pytest.approx(dobi_weight_upper(columns, 16, False, mid_rise=True))
+    assert len({(float(v["lower"]), float(v["upper"])) for v in inputs}) == 1
+    assert len({id(v["upper"]) for v in inputs}) == 3
+
+    distiller = Distiller(model, CalibrationConfig(bits=4, iterations=3, learning_rate=1e-2).resolved())
+    for _ in range(3):
+        distiller.train_step(tf.constant(batch))
+    assert len({(float(v["lower"]), float(v["upper"])) for v in inputs}) == 3
+
+
 def calibrate_args(run_dir, model, calibration, val, *extra):
     return [
         "--run-dir", run_dir, "--model", model, "--scale", 2, "--calibration", calibration, "--val", val,
@@ -190,7 +221,9 @@ def test_calibration_run_resumes_exactly_and_feeds_evaluate(tmp_path, tiny_model
     assert full.returncode == 0, full.stderr
     run = json.loads((tmp_path / "full" / "run.json").read_text())
     assert run["kind"] == "calibrate" and run["calibrate"]["method"] == "2dquant"
-    assert run["quantization"] == {"bits": 4, "placement": "paper", "per_channel": False, "weight_grid": "mid-rise"}
+    assert run["quantization"] == {
+        "bits": 4, "placement": "paper", "per_channel": False, "weight_grid": "mid-rise", "split_qkv": True
+    }  # fmt: skip
     history = read_history(tmp_path / "full")
     assert [entry["step"] for entry in history] == [0, 1, 2, 3]
 
@@ -281,10 +314,11 @@ def test_calibration_quantizes_every_swinir_light_linear_and_matmul_input(tmp_pa
     blocks = [layer for layer in model.layers if re.fullmatch(r"layers_\d+_blocks_\d+_.*", layer.name)]
     linears = [layer for layer in blocks if "Dense" in type(getattr(layer, "layer", layer)).__name__]
     attentions = [layer for layer in blocks if hasattr(layer, "matmul_quantizers")]
-    assert len(linears) == 24 * 4 and len(attentions) == 24  # 4 groups × 6 blocks: qkv, proj, fc1, fc2; attention
+    # 4 groups × 6 blocks: q, k, v (2DQuant's split), proj, fc1, fc2; attention
+    assert len(linears) == 24 * 6 and len(attentions) == 24
     assert all(isinstance(layer, InputQuantizeWrapper) for layer in linears)
     sites = quantizer_sites(model)
-    assert len(sites) == 24 * (4 * 2 + 4)  # each linear's input and weight, each attention's 4 matmul inputs
+    assert len(sites) == 24 * (6 * 2 + 4)  # each linear's input and weight, each attention's 4 matmul inputs
     for site in sites:
         lower, upper = (np.asarray(bound) for bound in site.quantizer.range(site.weight, site.variables))
         assert site.quantizer.bits == 4 and np.all(upper > lower), f"{site.layer}/{site.site}"

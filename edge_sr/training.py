@@ -34,7 +34,7 @@ import tf_keras as keras
 
 from edge_sr.errors import EdgeSRError
 from edge_sr.progress import progress
-from edge_sr.quant.layers import QUANTIZER_SCHEMES
+from edge_sr.quant.layers import QUANTIZER_SCHEMES, WEIGHT_BOUNDS
 from edge_sr.quant.placement import default_weight_grid, quantize_model, quantizer_sites
 from edge_sr.quant.quantizer import WEIGHT_GRIDS, UniformQuantizer, check_bits, fake_quant, observe_quantizers
 from edge_sr.quant.range_optimizer import LogBoundAdam
@@ -73,6 +73,7 @@ class TrainConfig:
     clip_correction: bool | None = None  # None: the method's default
     weight_grid: str | None = None  # None: mid-rise (2^b levels) up to 4 bits for odm/minmax, else narrow
     split_qkv: bool = True  # SwinIR: q, k and v linears, each with its own quantizers (2DQuant's split)
+    weight_bound: str | None = None  # None: "max" (ODM's no-WCC baseline) for minmax and --no-wcc, else learned
     cosine: str = "global"
     similarity_every: int | None = None  # None: 4 with the global cosine; per tensor it must be 1 (every step)
     seed: int = 0
@@ -111,6 +112,12 @@ class TrainConfig:
             config.weight_grid = config.weight_grid or default_weight_grid(config.bits, defaults["scheme"])
         elif config.weight_grid:
             raise EdgeSRError(f"--method {config.method} has no edge_sr weight quantizers: it takes no weight grid")
+        if config.weight_bound not in (None, *WEIGHT_BOUNDS):
+            raise EdgeSRError(
+                f"unknown weight bound {config.weight_bound!r}; choose one of: {', '.join(WEIGHT_BOUNDS)}"
+            )
+        if defaults["scheme"] == "uniform" and config.weight_bound is None:
+            config.weight_bound = "learned" if config.clip_correction else "max"
         if defaults["scheme"] != "uniform" and (config.mismatch != "none" or config.clip_correction):
             raise EdgeSRError(
                 f"--method {config.method} takes no mismatch loss or clip correction (they need edge_sr's uniform "
@@ -131,8 +138,8 @@ def quantization_of(config):
                     "scheme": scheme}  # fmt: skip
     if scheme in QUANTIZER_SCHEMES:
         quantization.update(weight_grid=config.weight_grid, split_qkv=config.split_qkv)
-    if scheme == "uniform" and not config.clip_correction:  # ODM's no-WCC baseline: max |W| at every step
-        quantization["weight_bound"] = "max"
+    if config.weight_bound:
+        quantization["weight_bound"] = config.weight_bound
     return quantization
 
 
@@ -447,7 +454,9 @@ def run_training(
     with strategy.scope():
         fp_model = load_source_model(run["model"], run["scale"])
         arch, scale = model_config(fp_model)["arch"], model_config(fp_model)["scale"]
-        train = {"weight_grid": "narrow", "split_qkv": False, **run["train"]}  # runs from before these options
+        # runs from before these options: the narrow grid, one qkv linear, learned weight bounds
+        legacy = {"weight_grid": "narrow", "split_qkv": False, "weight_bound": "learned"}
+        train = {**legacy, **run["train"]}
         config = TrainConfig(**{f.name: train[f.name] for f in fields(TrainConfig) if f.name in train})
         config = config.resolved(arch, scale)
         sampler = PatchSampler(

@@ -28,6 +28,7 @@ from edge_sr.training import (
     gradient_statistics,
     mismatch_terms,
     prepare_model,
+    quantization_of,
 )
 from models_tf import build_preset
 
@@ -132,6 +133,7 @@ def test_without_wcc_the_weight_bound_is_the_current_max_and_gamma_learns_at_the
     calibration = [sampler.batch(0, stream=1)[0]]
     for method, overrides in (("minmax", {}), ("odm", {"clip_correction": False})):
         config = TrainConfig(method=method, bits=4, batch_size=2, hr_patch=24, **overrides).resolved("edsr", 2)
+        assert quantization_of(config)["weight_bound"] == "max"  # in run.json: resumed and reloaded runs keep it
         trainer = Trainer(prepare_model(fp, config, calibration), config)
         weight_sites = [site for site in quantizer_sites(trainer.model) if site.is_weight]
         assert weight_sites and all(not site.variables for site in weight_sites)

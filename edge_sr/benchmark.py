@@ -350,7 +350,7 @@ def qat_step_times(fp_model, args, bits):
 
     sampler = PatchSampler(args.train, args.scale, args.patch, args.batch_size, progress=False)
     trainers = variant_trainers(fp_model, sampler, args.variants, bits, batch_size=args.batch_size,
-                                hr_patch=args.patch, learning_rate=args.lr)  # fmt: skip
+                                hr_patch=args.patch, learning_rate=args.lr, weight_grid=args.weight_grid)  # fmt: skip
     batches = [sampler.batch(i) for i in range(DEFAULT_SIMILARITY_EVERY)]
     calls = [lambda t=t: [t.train_step(lr, hr) for lr, hr in batches] for t in trainers.values()]
     times = time_alternating(calls, args.timing_rounds, warmup=1)
@@ -370,25 +370,27 @@ def benchmark_qat(args):
     fp_scores = {Path(s).name: evaluate_dataset(fp, s, args.scale, show_progress=False)["psnr"] for s in args.eval}
     rows = compare_variants(
         args.model, args.scale, args.train, args.val, args.eval, args.bits, args.variants, args.steps, args.out,
-        batch_size=args.batch_size, hr_patch=args.patch, learning_rate=args.lr,
+        batch_size=args.batch_size, hr_patch=args.patch, learning_rate=args.lr, weight_grid=args.weight_grid,
     )  # fmt: skip
     step_times = {bits: qat_step_times(fp_model, args, bits) for bits in args.bits}
     for row in rows:
         row["step_s"] = step_times[row["bits"]][row["variant"]]
     sets = list(fp_scores)
-    table = [("FP32", "-", *(f"{fp_scores[n]:.2f}" for n in sets), "-", "-")]
+    table = [("FP32", "-", "-", *(f"{fp_scores[n]:.2f}" for n in sets), "-", "-")]
     for row in rows:
         baseline = step_times[row["bits"]].get("minmax")
         ratio = f"{row['step_s'] / baseline:.2f}" if baseline else "-"
         table.append(
-            (f"W{row['bits']}A{row['bits']}", row["variant"], *(f"{row['psnr'][n]:.2f}" for n in sets),
-             f"{row['step_s']:.3f}", ratio)
+            (f"W{row['bits']}A{row['bits']}", row["variant"], row["weight_grid"],
+             *(f"{row['psnr'][n]:.2f}" for n in sets), f"{row['step_s']:.3f}", ratio)
         )  # fmt: skip
     print(
         f"{args.model} ×{args.scale}, {args.steps} steps, batch {args.batch_size}, HR patch {args.patch}, "
         f"lr {args.lr}; step times: median of {args.timing_rounds} alternating rounds; {machine_description()}"
     )
-    print(format_table(["bits", "variant", *(f"{n} PSNR" for n in sets), "s / step", "vs minmax"], table))
+    print(
+        format_table(["bits", "variant", "weight grid", *(f"{n} PSNR" for n in sets), "s / step", "vs minmax"], table)
+    )
     return {"fp": fp_scores, "runs": rows}
 
 
@@ -430,7 +432,8 @@ def benchmark_ptq(args):
     ]
     for bits, method, per_channel, term in progress(configs, desc="calibrations"):
         config = CalibrationConfig(method=method, bits=bits, per_channel=per_channel, iterations=args.iterations,
-                                   batch_size=args.batch_size, lr_patch=args.patch, feature_term=term)  # fmt: skip
+                                   batch_size=args.batch_size, lr_patch=args.patch, feature_term=term,
+                                   weight_grid=args.weight_grid)  # fmt: skip
         if method == "2dquant" and term != "paper":
             method = f"2dquant/{term}"
         run = {
@@ -440,7 +443,8 @@ def benchmark_ptq(args):
             "calibrate": asdict(config),
             "data": {"calibration": args.calibration, "val": args.val, "calibration_batches": 1},
         }
-        run_dir = Path(args.out) / f"w{bits}a{bits}-{method.replace('/', '-')}{'-pc' if per_channel else ''}"
+        grid = config.resolved().weight_grid
+        run_dir = Path(args.out) / f"w{bits}a{bits}-{method.replace('/', '-')}{'-pc' if per_channel else ''}-{grid}"
         done = run_dir / "benchmark_row.json"  # a rerun of the benchmark reuses the rows it already measured
         if done.is_file() and json.loads(done.read_text())["calibrate"] == asdict(config.resolved()):
             rows.append(json.loads(done.read_text())["row"])
@@ -449,7 +453,7 @@ def benchmark_ptq(args):
         started = time.perf_counter()
         result = run_calibration(run, run_dir, validate_every=args.iterations, checkpoint_every=args.iterations)
         seconds = time.perf_counter() - started
-        weights = "per-channel" if per_channel else "per-tensor"
+        weights = f"{'per-channel' if per_channel else 'per-tensor'}, {grid}"
         upscaler = KerasUpscaler(result["model"], method, args.scale)
         rows.append({"bits": bits, "method": method, "weights": weights, "psnr": scores(upscaler), "s": seconds})
         write_json(done, {"calibrate": asdict(config.resolved()), "row": rows[-1]})
@@ -672,6 +676,7 @@ def parse_args(argv):
     int8.add_argument("--memory", type=parse_size, metavar="WxH", help="also the peak memory of upscaling this size")
     int8.add_argument("--tile", type=int, nargs="+", default=[256], help="LR tiles for --memory (default 256)")
     int8.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
+    from edge_sr.quant.quantizer import WEIGHT_GRID_HELP, WEIGHT_GRIDS
     from edge_sr.training import VARIANTS
 
     qat = commands.add_parser("qat", help="ODM vs min/max QAT and the paper's ablations, same data and steps")
@@ -686,6 +691,7 @@ def parse_args(argv):
     qat.add_argument("--batch-size", type=int, default=4)
     qat.add_argument("--patch", type=int, default=64, help="HR patch (default 64)")
     qat.add_argument("--lr", type=float, default=1e-4)
+    qat.add_argument("--weight-grid", choices=WEIGHT_GRIDS, help=WEIGHT_GRID_HELP + " (pams: narrow)")
     qat.add_argument("--timing-rounds", type=int, default=5, help="alternating rounds timing the steps (default 5)")
     qat.add_argument("--out", required=True, help="folder for the run directories")
     qat.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
@@ -708,6 +714,7 @@ def parse_args(argv):
         default=["paper"],
         help="DQC feature term(s) to run 2dquant with: paper (Eq. 5, default), distance (the earlier)",
     )
+    ptq.add_argument("--weight-grid", choices=WEIGHT_GRIDS, help=WEIGHT_GRID_HELP)
     ptq.add_argument("--iterations", type=int, default=3000, help="DQC steps (default: the paper's 3000)")
     ptq.add_argument("--batch-size", type=int, default=32, help="DQC batch (default: the paper's 32)")
     ptq.add_argument("--patch", type=int, default=64, help="DQC LR patch (default 64)")

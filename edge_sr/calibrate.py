@@ -14,6 +14,7 @@ from pathlib import Path
 
 from edge_sr.calibration import FEATURE_TERMS, METHODS, CalibrationConfig
 from edge_sr.errors import EdgeSRError, run_cli
+from edge_sr.quant.quantizer import WEIGHT_GRID_HELP, WEIGHT_GRIDS
 from edge_sr.quant.ranges import DOBI_VARIANTS
 from edge_sr.rundir import report_run, resumable_run
 
@@ -32,6 +33,7 @@ def parse_args(argv):
     parser.add_argument("--bits", type=int, default=4, help="weight and activation bits, 2-8 (default 4)")
     parser.add_argument("--placement", default="paper", help="which layers are quantized (default: paper)")
     parser.add_argument("--per-channel", action="store_true", help="per-output-channel weight ranges")
+    parser.add_argument("--weight-grid", choices=WEIGHT_GRIDS, help=WEIGHT_GRID_HELP)
     parser.add_argument("--iterations", type=int, help="DQC steps (default 3000); on --resume: a new end")
     parser.add_argument("--batch-size", type=int, default=32, help="DQC batch (default 32)")
     parser.add_argument("--init-batch-size", type=int, default=32, help="LR patches per stage-1 batch (default 32)")
@@ -73,6 +75,7 @@ def _new_run(args):
         bits=args.bits,
         placement=args.placement,
         per_channel=args.per_channel,
+        weight_grid=args.weight_grid,
         iterations=CalibrationConfig.iterations if args.iterations is None else args.iterations,
         batch_size=args.batch_size,
         init_batch_size=args.init_batch_size,

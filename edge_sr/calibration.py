@@ -7,10 +7,11 @@ image, the paper's Eq. (4)–(6):
 
     L = ‖O − O_q‖₁ / (C·H·W) + λ · Σ_stages ‖F / ‖F‖ − F̂ / ‖F̂‖‖₂² / (C_i·H_i·W_i)
 
-summed over the batch: O on the [0, 1] pixel scale, F a stage's output (SwinIR's residual groups, EDSR's four
-groups of residual blocks, RDN's dense blocks) normalised per image. Divided by its size, each stage's term is a
-small regulariser and DQC follows the output. `feature_term="distance"` is the form edge_sr used before: the
-unsquared distance, not divided by the size, averaged over the batch (it outweighed the output term ~200×).
+summed over the batch: O on the [0, 1] pixel scale, F a stage's output (SwinIR's Swin-block stacks, before each
+residual group's conv and skip; EDSR's four groups of residual blocks; RDN's dense blocks) normalised per image.
+Divided by its size, each stage's term is a small regulariser and DQC follows the output. `feature_term="distance"`
+is the form edge_sr used before: the unsquared distance, not divided by the size, averaged over the batch (it
+outweighed the output term ~200×).
 
 The bounds learn with `LogBoundAdam` (relative steps: a per-channel bound of 1e-3 cannot cross zero at lr 1e-2),
 cosine decay; the stage-1 model is validated before the first step, so the best bounds on the validation set,
@@ -25,8 +26,8 @@ import tensorflow as tf
 import tf_keras as keras
 
 from edge_sr.errors import EdgeSRError
-from edge_sr.quant.placement import quantize_model
-from edge_sr.quant.quantizer import bypass_quantizers, check_bits
+from edge_sr.quant.placement import default_weight_grid, quantize_model
+from edge_sr.quant.quantizer import WEIGHT_GRIDS, bypass_quantizers, check_bits
 from edge_sr.quant.range_optimizer import LogBoundAdam
 from edge_sr.quant.ranges import DOBI_VARIANTS, initialize_ranges
 from edge_sr.rundir import restore_best, save_best, write_run
@@ -43,12 +44,14 @@ METHODS = {
 
 # The residual stages whose outputs DQC aligns, by layer name; EDSR's blocks are split into STAGE_GROUPS groups.
 STAGE_OUTPUTS = {
-    "swinir": r"layers_\d+_add",
     "edsr": r"body_\d+_add",
     "rdn": r"rdb_\d+_add",
     "isr-rdn": r"LRL_\d+",
 }
 STAGE_GROUPS = {"edsr": 4}
+# SwinIR's stages are the tensors each residual group's conv reads: its Swin-block stack output, before the conv
+# and the group's skip add (2DQuant's released code hooks the BasicLayer output there).
+STAGE_INPUTS = {"swinir": r"layers_\d+_conv"}
 FEATURE_TERMS = ("paper", "distance")
 
 
@@ -58,6 +61,8 @@ class CalibrationConfig:
     bits: int = 4
     placement: str = "paper"
     per_channel: bool = False  # per-output-channel weight ranges (beyond the paper: what int8 TFLite uses)
+    weight_grid: str | None = None  # None: mid-rise (the papers' 2^b levels) up to 4 bits, narrow above
+    split_qkv: bool = True  # SwinIR: q, k and v linears, each with its own quantizers (2DQuant's split)
     iterations: int = 3000  # DQC steps (the paper's)
     batch_size: int = 32  # DQC's (the paper's)
     init_batch_size: int = 32  # LR patches in each stage-1 batch (the paper's DOBI batch)
@@ -77,10 +82,13 @@ class CalibrationConfig:
         if self.feature_term not in FEATURE_TERMS:
             raise EdgeSRError(f"unknown feature term {self.feature_term!r}; choose one of: {', '.join(FEATURE_TERMS)}")
         check_bits(self.bits)
+        if self.weight_grid not in (None, *WEIGHT_GRIDS):
+            raise EdgeSRError(f"unknown weight grid {self.weight_grid!r}; choose one of: {', '.join(WEIGHT_GRIDS)}")
         for name in ("batch_size", "init_batch_size", "lr_patch"):
             if getattr(self, name) < 1:
                 raise EdgeSRError(f"{name} must be at least 1, got {getattr(self, name)}")
         config = CalibrationConfig(**asdict(self))
+        config.weight_grid = config.weight_grid or default_weight_grid(config.bits)
         if not METHODS[self.method][1]:
             config.iterations = 0
         elif config.iterations < 1:
@@ -90,12 +98,21 @@ class CalibrationConfig:
     @property
     def quantization(self):
         """What `quantize_model` needs to rebuild the calibrated model (stored in run.json)."""
-        return {"bits": self.bits, "placement": self.placement, "per_channel": self.per_channel}
+        return {
+            "bits": self.bits,
+            "placement": self.placement,
+            "per_channel": self.per_channel,
+            "weight_grid": self.weight_grid,
+            "split_qkv": self.split_qkv,
+        }
 
 
 def stage_output_names(model):
     """The layers whose outputs DQC's feature term compares, in model order."""
     arch = model_config(model)["arch"]
+    if arch in STAGE_INPUTS:
+        readers = [layer for layer in model.layers if re.fullmatch(STAGE_INPUTS[arch], layer.name)]
+        return [reader.inbound_nodes[0].inbound_layers.name for reader in readers]
     if arch not in STAGE_OUTPUTS:
         raise EdgeSRError(f"2DQuant has no stage definition for architecture {arch!r}")
     names = [layer.name for layer in model.layers if re.fullmatch(STAGE_OUTPUTS[arch], layer.name)]
@@ -179,7 +196,8 @@ def run_calibration(run, run_dir, resume=False, validate_every=500, checkpoint_e
     from edge_sr.evaluation import validation_psnr
     from edge_sr.sources import load_source_model
 
-    calibration = {"feature_term": "distance", **run["calibrate"]}  # runs from before the paper's form
+    # runs from before the paper's feature term, the mid-rise weight grid and the qkv split
+    calibration = {"feature_term": "distance", "weight_grid": "narrow", "split_qkv": False, **run["calibrate"]}
     keras.utils.set_random_seed(calibration["seed"])
     tf.config.experimental.enable_op_determinism()  # so a resumed run repeats the uninterrupted one
     config = CalibrationConfig(**{f.name: calibration[f.name] for f in fields(CalibrationConfig)}).resolved()
@@ -198,7 +216,7 @@ def run_calibration(run, run_dir, resume=False, validate_every=500, checkpoint_e
             f"{len(sampler.pairs)} calibration image(s) are fewer than one batch of {config.batch_size}: "
             "add images or lower --batch-size"
         )
-    model = quantize_model(fp_model, config.bits, config.placement, per_channel=config.per_channel)
+    model = quantize_model(fp_model, **config.quantization)
     if not resume:  # a resumed run restores its bounds from the checkpoint
         batches = [
             sampler.batch(i, stream=1, size=config.init_batch_size)[0]

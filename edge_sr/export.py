@@ -243,8 +243,9 @@ def _constant_fake_quant(site):
     """The TFLite-convertible form of one quantizer with its current range frozen.
 
     Weights: the k-bit values, as an 8-bit narrow-range fake quant whose step is the k-bit step (int8 values
-    within ±(2^(k−1) − 1)). Activations: clamped to the k-bit grid's top, then an 8-bit fake quant whose step is
-    the k-bit step and whose bottom is the k-bit grid's bottom (it clamps there itself).
+    within ±(2^(k−1) − 1)), or half of it on the mid-rise grid (the odd int8 values within ±(2^k − 1)).
+    Activations: clamped to the k-bit grid's top, then an 8-bit fake quant whose step is the k-bit step and whose
+    bottom is the k-bit grid's bottom (it clamps there itself).
     The deploy completion's 8-bit quantizers are the k = 8 case.
     """
     import numpy as np
@@ -254,14 +255,15 @@ def _constant_fake_quant(site):
 
     quantizer = site.quantizer
     lower, upper = (np.asarray(bound, np.float32) for bound in quantizer.range(site.weight, site.variables))
-    grid_lower, step = integer_grid(lower, upper, quantizer.levels)
     if site.is_weight:
-        values = tf.constant(fake_quant(site.weight, lower, upper, quantizer.levels).numpy())
+        values = tf.constant(fake_quant(site.weight, lower, upper, quantizer.levels, quantizer.mid_rise).numpy())
+        step = quantizer.int8_step(site.weight, site.variables).numpy()
         if np.ndim(step):
             fq = tf.quantization.fake_quant_with_min_max_vars_per_channel
             return lambda _: fq(values, -127 * step, 127 * step, num_bits=8, narrow_range=True)
         low, high = float(-127 * step), float(127 * step)
         return lambda _: tf.quantization.fake_quant_with_min_max_vars(values, low, high, narrow_range=True)
+    grid_lower, step = integer_grid(lower, upper, quantizer.levels)
     top = float(grid_lower + (quantizer.levels - 1) * step)
     low, high = float(grid_lower), float(grid_lower + 255 * step)
     if site.site == "output":  # a deploy-completion 8-bit quantizer where the tensor is made

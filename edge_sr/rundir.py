@@ -79,7 +79,8 @@ def load_run_model(run_dir):
         raise EdgeSRError(f"{run_dir}/{RUN_FILE} does not say which model it trained; was it written by edge_sr?")
     model = load_source_model(run["model"], run.get("scale"))
     if run["quantization"]:
-        model = quantize_model(model, **run["quantization"])
+        # Runs from before the mid-rise weight grid and the qkv split: the narrow grid, one qkv linear.
+        model = quantize_model(model, **{"weight_grid": "narrow", "split_qkv": False, **run["quantization"]})
     restore_best(run_dir, model)
     return model
 

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from edge_sr.errors import EdgeSRError, run_cli
+from edge_sr.quant.quantizer import WEIGHT_GRID_HELP, WEIGHT_GRIDS
 from edge_sr.rundir import report_run, resumable_run
 from edge_sr.training import COSINE_MODES, METHODS, MISMATCH_MODES, TrainConfig
 
@@ -43,6 +44,7 @@ def parse_args(argv):
     parser.add_argument("--lambda-m", type=float, help="mismatch loss weight (default 1e-5; 1e-6 for RDN)")
     parser.add_argument("--mismatch", choices=MISMATCH_MODES, help="ablation: how the mismatch loss is used")
     parser.add_argument("--no-wcc", action="store_true", help="ablation: no weight clipping correction")
+    parser.add_argument("--weight-grid", choices=WEIGHT_GRIDS, help=WEIGHT_GRID_HELP + " (odm, minmax)")
     parser.add_argument("--cosine", choices=COSINE_MODES, default="global", help="cooperative weight per tensor?")
     parser.add_argument(
         "--similarity-every",
@@ -86,6 +88,7 @@ def _new_run(args):
         lambda_m=args.lambda_m,
         mismatch=args.mismatch,
         clip_correction=False if args.no_wcc else None,
+        weight_grid=args.weight_grid,
         cosine=args.cosine,
         similarity_every=args.similarity_every,
         seed=args.seed,

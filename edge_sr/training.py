@@ -8,9 +8,11 @@ combines them for the network weights as
     naive:        g = λ_R·∇L_R + λ_M·∇L_M
     none:         g = λ_R·∇L_R
 
-The cosine is taken over the whole flattened gradient (default) or per tensor. Quantizer ranges (and WCC's
-gamma) follow L_R only, with their own Adam at `range_lr_factor` × the learning rate, on the logarithm of each
-bound (`LogBoundAdam`: relative steps, so small per-channel bounds cannot cross zero).
+The cosine is taken over the whole flattened gradient (default) or per tensor. Quantizer ranges and WCC's gamma
+follow L_R only, each with an Adam on the logarithm of the bound (`LogBoundAdam`: relative steps, so small
+per-channel bounds cannot cross zero): the ranges at `range_lr_factor` × the learning rate, gamma at the learning
+rate itself, as in the paper. Without WCC (`minmax`, `--no-wcc`) the weight bound is the paper's ablation
+baseline: max |W| of the current weights at every step, nothing learned.
 
 The two gradients need two backward passes. `similarity_every` = N > 1 (the default, 4) takes them, and sim, only
 every N-th step; the steps in between take one backward pass of λ_R·L_R + λ_M·sim·L_M with the last sim (naive:
@@ -32,8 +34,9 @@ import tf_keras as keras
 
 from edge_sr.errors import EdgeSRError
 from edge_sr.progress import progress
-from edge_sr.quant.placement import quantize_model, quantizer_sites
-from edge_sr.quant.quantizer import UniformQuantizer, check_bits, fake_quant, observe_quantizers
+from edge_sr.quant.layers import QUANTIZER_SCHEMES, WEIGHT_BOUNDS
+from edge_sr.quant.placement import default_weight_grid, quantize_model, quantizer_sites
+from edge_sr.quant.quantizer import WEIGHT_GRIDS, UniformQuantizer, check_bits, fake_quant, observe_quantizers
 from edge_sr.quant.range_optimizer import LogBoundAdam
 from edge_sr.quant.ranges import initialize_ranges, initialize_tfmot_ranges
 from edge_sr.rundir import append_history, best_psnr, read_history, save_best, write_history, write_run
@@ -68,6 +71,9 @@ class TrainConfig:
     lambda_m: float | None = None  # None: 1e-5, or 1e-6 for RDN (the paper's values)
     mismatch: str | None = None  # None: the method's default
     clip_correction: bool | None = None  # None: the method's default
+    weight_grid: str | None = None  # None: mid-rise (2^b levels) up to 4 bits for odm/minmax, else narrow
+    split_qkv: bool = True  # SwinIR: q, k and v linears, each with its own quantizers (2DQuant's split)
+    weight_bound: str | None = None  # None: "max" (ODM's no-WCC baseline) for minmax and --no-wcc, else learned
     cosine: str = "global"
     similarity_every: int | None = None  # None: 4 with the global cosine; per tensor it must be 1 (every step)
     seed: int = 0
@@ -100,6 +106,18 @@ class TrainConfig:
             check_bits(config.bits)
         if defaults["scheme"] == "tfmot8" and config.bits != 8:
             raise EdgeSRError(f"tfmot8 is tfmot's 8-bit scheme: it takes no --bits {config.bits}")
+        if config.weight_grid not in (None, *WEIGHT_GRIDS):
+            raise EdgeSRError(f"unknown weight grid {config.weight_grid!r}; choose one of: {', '.join(WEIGHT_GRIDS)}")
+        if defaults["scheme"] in QUANTIZER_SCHEMES:
+            config.weight_grid = config.weight_grid or default_weight_grid(config.bits, defaults["scheme"])
+        elif config.weight_grid:
+            raise EdgeSRError(f"--method {config.method} has no edge_sr weight quantizers: it takes no weight grid")
+        if config.weight_bound not in (None, *WEIGHT_BOUNDS):
+            raise EdgeSRError(
+                f"unknown weight bound {config.weight_bound!r}; choose one of: {', '.join(WEIGHT_BOUNDS)}"
+            )
+        if defaults["scheme"] == "uniform" and config.weight_bound is None:
+            config.weight_bound = "learned" if config.clip_correction else "max"
         if defaults["scheme"] != "uniform" and (config.mismatch != "none" or config.clip_correction):
             raise EdgeSRError(
                 f"--method {config.method} takes no mismatch loss or clip correction (they need edge_sr's uniform "
@@ -116,8 +134,13 @@ def quantization_of(config):
     scheme = METHODS[config.method]["scheme"]
     if scheme is None:
         return None
-    return {"bits": config.bits, "placement": config.placement, "clip_correction": config.clip_correction,
-            "scheme": scheme}  # fmt: skip
+    quantization = {"bits": config.bits, "placement": config.placement, "clip_correction": config.clip_correction,
+                    "scheme": scheme}  # fmt: skip
+    if scheme in QUANTIZER_SCHEMES:
+        quantization.update(weight_grid=config.weight_grid, split_qkv=config.split_qkv)
+    if config.weight_bound:
+        quantization["weight_bound"] = config.weight_bound
+    return quantization
 
 
 def prepare_model(fp_model, config, calibration_batches):
@@ -137,6 +160,11 @@ def range_variables(model):
     """The trainable variables of every quantizer in `model`: ranges, WCC's gamma (tfmot's ranges are not
     trainable: its quantizers move them themselves)."""
     return [variable for site in quantizer_sites(model) for variable in site.variables.values() if variable.trainable]
+
+
+def clip_correction_gammas(model):
+    """WCC's gamma of every clip-corrected weight quantizer in `model`."""
+    return [site.variables["gamma"] for site in quantizer_sites(model) if "gamma" in site.variables]
 
 
 def _zeros_for_none(gradients, variables):
@@ -192,17 +220,21 @@ class Trainer:
     def __init__(self, model, config, strategy=None):
         self.model, self.config = model, config
         self.strategy = strategy or tf.distribute.get_strategy()
-        ranges = range_variables(model)
-        range_ids = {id(v) for v in ranges}
-        self.range_vars = ranges
+        self.gamma_vars = clip_correction_gammas(model)
+        gamma_ids = {id(v) for v in self.gamma_vars}
+        # The bounds first, then the gammas: how the step splits the range gradients between their optimizers.
+        self.range_vars = [v for v in range_variables(model) if id(v) not in gamma_ids] + self.gamma_vars
+        range_ids = {id(v) for v in self.range_vars}
         self.weight_vars = [v for v in model.trainable_variables if id(v) not in range_ids]
         with self.strategy.scope():
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.weight_optimizer = keras.optimizers.Adam(self._schedule(config.learning_rate))
             # The cooperative weight of the last refresh, reused until the next (see `similarity_every`).
             self.similarity = tf.Variable(1.0, trainable=False, name="similarity")
-            if ranges:
+            if len(self.range_vars) > len(self.gamma_vars):
                 self.range_optimizer = LogBoundAdam(self._schedule(config.learning_rate * config.range_lr_factor))
+            if self.gamma_vars:  # the paper trains gamma at the base learning rate, not the ranges' 10×
+                self.gamma_optimizer = LogBoundAdam(self._schedule(config.learning_rate))
         self._step_fn = tf.function(self._distributed_step)
 
     def _schedule(self, rate):
@@ -220,8 +252,9 @@ class Trainer:
             "step": self.step,
             "similarity": self.similarity,
         }
-        if self.range_vars:
-            parts["range_optimizer"] = self.range_optimizer
+        for name in ("range_optimizer", "gamma_optimizer"):
+            if hasattr(self, name):
+                parts[name] = getattr(self, name)
         return tf.train.Checkpoint(**parts)
 
     def _replica_step(self, lr, hr, refresh):
@@ -267,10 +300,15 @@ class Trainer:
         self.weight_optimizer.apply_gradients(
             zip(weight_grads, self.weight_vars, strict=True), experimental_aggregate_gradients=False
         )
-        if self.range_vars:
-            self.range_optimizer.apply_gradients(
-                zip(range_grads, self.range_vars, strict=True), experimental_aggregate_gradients=False
-            )
+        bounds = len(self.range_vars) - len(self.gamma_vars)
+        for name, grads, variables in (
+            ("range_optimizer", range_grads[:bounds], self.range_vars[:bounds]),
+            ("gamma_optimizer", range_grads[bounds:], self.range_vars[bounds:]),
+        ):
+            if variables:
+                getattr(self, name).apply_gradients(
+                    zip(grads, variables, strict=True), experimental_aggregate_gradients=False
+                )
         return metrics
 
     def _distributed_step(self, lr, hr, refresh):
@@ -416,7 +454,10 @@ def run_training(
     with strategy.scope():
         fp_model = load_source_model(run["model"], run["scale"])
         arch, scale = model_config(fp_model)["arch"], model_config(fp_model)["scale"]
-        config = TrainConfig(**{f.name: run["train"][f.name] for f in fields(TrainConfig) if f.name in run["train"]})
+        # runs from before these options: the narrow grid, one qkv linear, learned weight bounds
+        legacy = {"weight_grid": "narrow", "split_qkv": False, "weight_bound": "learned"}
+        train = {**legacy, **run["train"]}
+        config = TrainConfig(**{f.name: train[f.name] for f in fields(TrainConfig) if f.name in train})
         config = config.resolved(arch, scale)
         sampler = PatchSampler(
             run["data"]["train"], scale, config.hr_patch, config.batch_size, config.seed, progress=show_progress
@@ -455,7 +496,10 @@ def variant_config(variant, bits, iterations, **train_overrides):
     """The TrainConfig of a `VARIANTS` entry (not yet resolved)."""
     if variant not in VARIANTS:
         raise EdgeSRError(f"unknown variant {variant!r}; choose from: {', '.join(VARIANTS)}")
-    return TrainConfig(**{**train_overrides, **VARIANTS[variant], "bits": bits, "iterations": iterations})
+    settings = {**train_overrides, **VARIANTS[variant], "bits": bits, "iterations": iterations}
+    if METHODS[settings["method"]]["scheme"] != "uniform":  # PAMS keeps its own (narrow) weight grid
+        settings.pop("weight_grid", None)
+    return TrainConfig(**settings)
 
 
 def compare_variants(model, scale, train, val, eval_sets, bits_list, variants, iterations, out_dir, **train_overrides):
@@ -485,7 +529,7 @@ def compare_variants(model, scale, train, val, eval_sets, bits_list, variants, i
         restore_best(run_dir, trainer.model)
         upscaler = KerasUpscaler(trainer.model, variant, scale)
         scores = {Path(s).name: evaluate_dataset(upscaler, s, scale, show_progress=False)["psnr"] for s in eval_sets}
-        rows.append({"bits": bits, "variant": variant, "psnr": scores})
+        rows.append({"bits": bits, "variant": variant, "weight_grid": trainer.config.weight_grid, "psnr": scores})
     return rows
 
 

@@ -13,7 +13,7 @@ import tf_keras as keras
 
 from edge_sr.errors import EdgeSRError
 from edge_sr.quant.quantizer import UniformQuantizer, check_bits, grid_step, simulating, xnnpack_requantize
-from models_tf.config import attach_config
+from models_tf.config import attach_config, model_config, model_from_config
 from models_tf.layers import (
     DIV2K_RGB_MEAN,
     CropToScaledSize,
@@ -167,11 +167,16 @@ class ShiftedWindowAttention(keras.layers.Layer):
         }
 
 
-def _swin_block(x, name, num_heads, window_size, shift_size, mlp_ratio):
-    """Pre-norm Swin block: x + proj(attention(qkv(norm1(x)))), then x + fc2(gelu(fc1(norm2(x))))."""
+def _swin_block(x, name, num_heads, window_size, shift_size, mlp_ratio, split_qkv=False):
+    """Pre-norm Swin block: x + proj(attention(qkv(norm1(x)))), then x + fc2(gelu(fc1(norm2(x)))). With
+    `split_qkv` the qkv linear is three, q, k and v, joined by a concatenation that keeps the name `attn_qkv`."""
     channels = x.shape[-1]
     y = keras.layers.LayerNormalization(epsilon=1e-5, name=f"{name}_norm1")(x)
-    y = keras.layers.Dense(3 * channels, name=f"{name}_attn_qkv")(y)
+    if split_qkv:
+        parts = [keras.layers.Dense(channels, name=f"{name}_attn_{part}")(y) for part in "qkv"]
+        y = keras.layers.Concatenate(name=f"{name}_attn_qkv")(parts)
+    else:
+        y = keras.layers.Dense(3 * channels, name=f"{name}_attn_qkv")(y)
     y = ShiftedWindowAttention(num_heads, window_size, shift_size, name=f"{name}_attn")(y)
     y = keras.layers.Dense(channels, name=f"{name}_attn_proj")(y)
     x = keras.layers.Add(name=f"{name}_add_attn")([x, y])
@@ -191,6 +196,7 @@ def build_swinir(
     mlp_ratio=2.0,
     upsampler="pixelshuffle",
     img_size=64,
+    split_qkv=False,
 ):
     """SwinIR for SR: conv_first, residual Swin transformer groups (`layers_{i}`: Swin blocks
     `layers_{i}_blocks_{j}_*`, then a conv and a residual), a final LayerNorm, conv_after_body with a skip from
@@ -201,6 +207,8 @@ def build_swinir(
     window_size and the output cropped back.
     img_size is the training patch size, which matters only when it is <= window_size: then, as in the official
     code, the blocks use one img_size window and no shift.
+    split_qkv: each block's qkv linear as three linears (`attn_q`, `attn_k`, `attn_v`), the same function; what
+    2DQuant quantizes (`split_qkv_model` makes it from a model with one qkv linear).
     """
     check_scale(scale, SCALES, "SwinIR")
     if upsampler not in UPSAMPLERS:
@@ -222,7 +230,9 @@ def build_swinir(
     for i, (depth, heads) in enumerate(zip(depths, num_heads, strict=True)):
         group_input = x
         for j in range(depth):
-            x = _swin_block(x, f"layers_{i}_blocks_{j}", heads, block_window, shift if j % 2 else 0, mlp_ratio)
+            x = _swin_block(
+                x, f"layers_{i}_blocks_{j}", heads, block_window, shift if j % 2 else 0, mlp_ratio, split_qkv
+            )
         x = conv3x3(embed_dim, name=f"layers_{i}_conv")(x)
         x = keras.layers.Add(name=f"layers_{i}_add")([x, group_input])
     x = keras.layers.LayerNormalization(epsilon=1e-5, name="norm")(x)
@@ -251,7 +261,23 @@ def build_swinir(
         mlp_ratio=mlp_ratio,
         upsampler=upsampler,
         img_size=img_size,
+        **({"split_qkv": True} if split_qkv else {}),  # the official model's config stays as it is
     )
+
+
+def split_qkv_model(model):
+    """A copy of SwinIR `model` with each qkv linear split into q, k and v (`build_swinir(split_qkv=True)`),
+    holding the same weights: the q, k and v columns of each qkv kernel and bias."""
+    split = model_from_config({**model_config(model), "split_qkv": True})
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dense) and layer.name.endswith("_attn_qkv"):
+            kernel, bias = layer.get_weights()
+            stem = layer.name[: -len("qkv")]
+            for part, columns in zip("qkv", np.split(np.arange(kernel.shape[-1]), 3), strict=True):
+                split.get_layer(stem + part).set_weights([kernel[:, columns], bias[columns]])
+        elif layer.weights:
+            split.get_layer(layer.name).set_weights(layer.get_weights())
+    return split
 
 
 register_preset("swinir", build_swinir, embed_dim=180, depths=(6,) * 6, num_heads=(6,) * 6, upsampler="pixelshuffle")

@@ -36,7 +36,10 @@ def test_qat_benchmark_trains_each_variant_for_the_same_steps(tmp_path, photo):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "q.json").read_text())["results"]
-    assert [(r["bits"], r["variant"]) for r in report["runs"]] == [(4, "minmax"), (4, "odm")]
+    assert [(r["bits"], r["variant"], r["weight_grid"]) for r in report["runs"]] == [
+        (4, "minmax", "mid-rise"),
+        (4, "odm", "mid-rise"),
+    ]
     for run in report["runs"]:
         assert run["step_s"] > 0 and "val" in run["psnr"]
         assert len((tmp_path / "runs" / f"w4a4-{run['variant']}" / "history.jsonl").read_text().splitlines()) == 3

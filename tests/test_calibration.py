@@ -18,11 +18,13 @@ from edge_sr.calibration import (
     feature_terms,
     stage_output_names,
 )
-from edge_sr.quant import InputQuantizeWrapper, quantize_model, quantizer_sites
+from edge_sr.quant import InputQuantizeWrapper, quantize_model, quantized_layer_names, quantizer_sites
+from edge_sr.quant.quantizer import bypass_quantizers
 from edge_sr.quant.ranges import dobi_activation_range, dobi_candidates, dobi_weight_upper, initialize_ranges
-from edge_sr.rundir import read_history
+from edge_sr.rundir import load_run_model, read_history
 from edge_sr.sources import load_source_model
 from models_tf import build_preset
+from models_tf.swinir import split_qkv_model
 
 
 def reference_fake_quant(x, lower, upper, levels):
@@ -143,8 +145,15 @@ def test_the_earlier_distance_form_stays_available():
 def test_stage_outputs_per_architecture():
     assert stage_output_names(build_preset("edsr-baseline", scale=2)) == [f"body_{i}_add" for i in (3, 7, 11, 15)]
     assert stage_output_names(build_preset("rdn", scale=2, num_blocks=3)) == ["rdb_0_add", "rdb_1_add", "rdb_2_add"]
-    swinir = build_preset("swinir-light", scale=2)
-    assert stage_output_names(swinir) == [f"layers_{i}_add" for i in range(4)]
+    # SwinIR: each residual group's Swin-block stack output (its last block's MLP residual), before the group's
+    # conv and skip, where 2DQuant's released code hooks its BasicLayer; also in a quantized copy
+    swinir = build_preset("swinir-light", scale=2, depths=(2, 3), num_heads=(6, 6))
+    expected = ["layers_0_blocks_1_add_mlp", "layers_1_blocks_2_add_mlp"]
+    assert stage_output_names(swinir) == expected
+    assert [swinir.get_layer(f"layers_{i}_conv").input.ref() for i in range(2)] == [
+        swinir.get_layer(name).output.ref() for name in expected
+    ]
+    assert stage_output_names(quantize_model(swinir, 4)) == expected
 
 
 @pytest.mark.parametrize("arch", ["edsr", "swinir"])
@@ -169,6 +178,35 @@ def test_dqc_learns_the_bounds_and_nothing_else(photo, arch):
         assert moved == learnable, variable.name
 
 
+def test_swinir_q_k_and_v_get_their_own_ranges_which_dobi_and_dqc_set_apart(photo):
+    """2DQuant's QuantLinearQKV: the qkv linear as q, k and v, the same function, each with its own weight and
+    input range; DOBI fits each weight range to its own columns, and DQC moves the three input ranges apart (they
+    start equal: one tensor feeds all three)."""
+    keras.utils.set_random_seed(0)
+    fp = build_preset("swinir-light", scale=2, depths=(2,), num_heads=(2,), embed_dim=16)
+    model = quantize_model(fp, 4, split_qkv=True)
+    batch = np.stack([photo[:16, :16], photo[300:316, 100:116]]).astype(np.float32)
+    with bypass_quantizers():
+        np.testing.assert_allclose(model(batch), fp(batch), atol=1e-3)
+    assert not any(name.endswith("qkv") for name in quantized_layer_names(split_qkv_model(fp)))
+    initialize_ranges(model, [batch], "dobi")
+    sites = {(site.layer, site.site): site for site in quantizer_sites(model)}
+    parts = [f"layers_0_blocks_0_attn_{part}" for part in "qkv"]
+    kernels = [sites[name, "kernel"] for name in parts]
+    inputs = [sites[name, "input"].variables for name in parts]
+    assert len({float(site.variables["upper"]) for site in kernels}) == 3
+    qkv_kernel = fp.get_layer("layers_0_blocks_0_attn_qkv").kernel.numpy()
+    for site, columns in zip(kernels, np.split(qkv_kernel, 3, axis=1), strict=True):
+        assert float(site.variables["upper"]) == pytest.approx(dobi_weight_upper(columns, 16, False, mid_rise=True))
+    assert len({(float(v["lower"]), float(v["upper"])) for v in inputs}) == 1
+    assert len({id(v["upper"]) for v in inputs}) == 3
+
+    distiller = Distiller(model, CalibrationConfig(bits=4, iterations=3, learning_rate=1e-2).resolved())
+    for _ in range(3):
+        distiller.train_step(tf.constant(batch))
+    assert len({(float(v["lower"]), float(v["upper"])) for v in inputs}) == 3
+
+
 def calibrate_args(run_dir, model, calibration, val, *extra):
     return [
         "--run-dir", run_dir, "--model", model, "--scale", 2, "--calibration", calibration, "--val", val,
@@ -183,7 +221,9 @@ def test_calibration_run_resumes_exactly_and_feeds_evaluate(tmp_path, tiny_model
     assert full.returncode == 0, full.stderr
     run = json.loads((tmp_path / "full" / "run.json").read_text())
     assert run["kind"] == "calibrate" and run["calibrate"]["method"] == "2dquant"
-    assert run["quantization"] == {"bits": 4, "placement": "paper", "per_channel": False}
+    assert run["quantization"] == {
+        "bits": 4, "placement": "paper", "per_channel": False, "weight_grid": "mid-rise", "split_qkv": True
+    }  # fmt: skip
     history = read_history(tmp_path / "full")
     assert [entry["step"] for entry in history] == [0, 1, 2, 3]
 
@@ -197,6 +237,16 @@ def test_calibration_run_resumes_exactly_and_feeds_evaluate(tmp_path, tiny_model
     assert resumed.returncode == 0, resumed.stderr
     losses = [[entry["loss"] for entry in read_history(tmp_path / name)] for name in ("full", "rewound")]
     assert np.allclose(losses[0], losses[1], rtol=1e-5)
+
+    # A run from before the mid-rise grid (run.json without weight_grid) rebuilds on the narrow grid it used.
+    def weight_grids(run_dir):
+        return {site.quantizer.mid_rise for site in quantizer_sites(load_run_model(run_dir)) if site.is_weight}
+
+    assert weight_grids(tmp_path / "rewound") == {True}
+    old = json.loads((tmp_path / "rewound" / "run.json").read_text())
+    del old["quantization"]["weight_grid"], old["calibrate"]["weight_grid"]
+    (tmp_path / "rewound" / "run.json").write_text(json.dumps(old))
+    assert weight_grids(tmp_path / "rewound") == {False}
 
     # The run directory is a model: evaluate reloads the best bounds and scores what validation scored.
     best = json.loads((tmp_path / "full" / "best" / "best.json").read_text())
@@ -245,8 +295,9 @@ def test_ptq_benchmark_compares_methods_with_tflite_ptq(tmp_path, tiny_model, tr
     assert result.returncode == 0, result.stderr
     rows = json.loads((tmp_path / "ptq.json").read_text())["results"]
     assert [(row["method"], row["bits"], row["weights"]) for row in rows] == [
-        ("FP32", 32, "-"), ("TFLite PTQ", 8, "per-channel"), ("minmax", 4, "per-tensor"),
-        ("2dquant", 4, "per-tensor"), ("2dquant/distance", 4, "per-tensor"), ("dobi", 4, "per-channel"),
+        ("FP32", 32, "-"), ("TFLite PTQ", 8, "per-channel"), ("minmax", 4, "per-tensor, mid-rise"),
+        ("2dquant", 4, "per-tensor, mid-rise"), ("2dquant/distance", 4, "per-tensor, mid-rise"),
+        ("dobi", 4, "per-channel, mid-rise"),
     ]  # fmt: skip
     assert all(np.isfinite(row["psnr"]["val"]) for row in rows)
     assert "TFLite PTQ" in result.stdout and "val PSNR" in result.stdout
@@ -263,10 +314,11 @@ def test_calibration_quantizes_every_swinir_light_linear_and_matmul_input(tmp_pa
     blocks = [layer for layer in model.layers if re.fullmatch(r"layers_\d+_blocks_\d+_.*", layer.name)]
     linears = [layer for layer in blocks if "Dense" in type(getattr(layer, "layer", layer)).__name__]
     attentions = [layer for layer in blocks if hasattr(layer, "matmul_quantizers")]
-    assert len(linears) == 24 * 4 and len(attentions) == 24  # 4 groups × 6 blocks: qkv, proj, fc1, fc2; attention
+    # 4 groups × 6 blocks: q, k, v (2DQuant's split), proj, fc1, fc2; attention
+    assert len(linears) == 24 * 6 and len(attentions) == 24
     assert all(isinstance(layer, InputQuantizeWrapper) for layer in linears)
     sites = quantizer_sites(model)
-    assert len(sites) == 24 * (4 * 2 + 4)  # each linear's input and weight, each attention's 4 matmul inputs
+    assert len(sites) == 24 * (6 * 2 + 4)  # each linear's input and weight, each attention's 4 matmul inputs
     for site in sites:
         lower, upper = (np.asarray(bound) for bound in site.quantizer.range(site.weight, site.variables))
         assert site.quantizer.bits == 4 and np.all(upper > lower), f"{site.layer}/{site.site}"

@@ -122,6 +122,53 @@ def conv_biases(path):
     return found
 
 
+def int8_filters(path):
+    """{tensor name: (int8 values, scales)} of the convolution filters in a .tflite file."""
+    interpreter = Interpreter(model_path=str(path))
+    details = {t["index"]: t for t in interpreter.get_tensor_details()}
+    filters = [details[op["inputs"][1]] for op in interpreter._get_ops_details() if op["op_name"] == "CONV_2D"]
+    return {t["name"]: (interpreter.get_tensor(t["index"]), t["quantization_parameters"]["scales"]) for t in filters}
+
+
+@pytest.mark.parametrize(("bits", "grid"), [(2, "mid-rise"), (3, "mid-rise"), (4, "mid-rise"), (3, "narrow")])
+def test_weights_on_either_grid_export_exactly_and_keep_parity(tmp_path, photo, val_folder, bits, grid):
+    """The mid-rise grid's 2^b levels ±(i + ½)·s are stored as odd int8 codes within ±(2^b − 1) with scale s/2;
+    the narrow grid's as codes within ±(2^(b−1) − 1) with scale s. Either file matches its reference."""
+    from edge_sr.export import build_metadata, int8_tflite, write_tflite
+
+    keras.utils.set_random_seed(0)
+    model = quantize_model(build_preset("edsr-baseline", scale=2, **TINY), bits, weight_grid=grid)
+    batch = photo[None, 100:132, 100:132].astype(np.float32)
+    initialize_ranges(model, [batch], "dobi")
+    deployed, _ = deploy_model(model, [batch])
+    path = tmp_path / "model.tflite"
+    metadata = build_metadata(model.edge_sr_config, "int8", {"weights": bits, "activations": bits}, "uint8")
+    write_tflite(path, int8_tflite(deployed), metadata)
+
+    weight_sites = {site.layer: site for site in quantizer_sites(model) if site.is_weight}
+    filters = {
+        layer: values_scales
+        for name, values_scales in int8_filters(path).items()
+        for layer in weight_sites
+        if re.search(rf"/{layer}/", name)
+    }
+    assert sorted(filters) == sorted(weight_sites) and len(filters) == 2 * TINY["num_blocks"]
+    for layer, (codes, scales) in filters.items():
+        site = weight_sites[layer]
+        step = float(site.quantizer.int8_step(site.weight, site.variables))
+        np.testing.assert_allclose(scales, step, rtol=1e-6)
+        simulated = site.quantizer(site.weight, False, site.variables).numpy()
+        stored = np.transpose(codes, (1, 2, 3, 0)) * step  # TFLite keeps filters output channel first
+        np.testing.assert_allclose(stored, simulated, rtol=1e-5, atol=1e-3 * step)  # the values it simulates
+        if grid == "mid-rise":
+            assert np.all(codes % 2 == 1) and np.abs(codes).max() == 2**bits - 1
+        else:
+            assert np.abs(codes).max() == 2 ** (bits - 1) - 1
+    parity = check_parity(deployed, path, val_folder, 2)
+    assert parity["ok"] and abs(parity["delta_psnr"]) <= 0.02, parity
+    assert parity["within_1_lsb"] >= 0.99, parity
+
+
 def calibrate(run_dir, model, folder, val, bits, *extra):
     result = run_module(
         "edge_sr.calibrate", "--run-dir", run_dir, "--model", model, "--scale", 2, "--calibration", folder,
@@ -155,7 +202,9 @@ def test_int8_file_keeps_the_learned_ranges_and_matches_its_reference(
     weights = int8_weights(path)
     body = [values for name, values in weights.items() if re.search(r"body_\d+_conv[12]", name)]
     assert len(body) == 2 * TINY["num_blocks"]
-    assert all(np.abs(values).max() <= 2 ** (bits - 1) - 1 for values in body)  # k-bit grid inside int8
+    # k-bit grid inside int8: at 4 bits the default mid-rise one (odd codes, ±15), at 8 the narrow one (±127)
+    assert all(np.abs(values).max() <= (15 if bits == 4 else 127) for values in body)
+    assert all(np.all(values % 2 == 1) for values in body) == (bits == 4)
     others = [values for name, values in weights.items() if not re.search(r"body_\d+_conv[12]", name)]
     assert len(others) == 4 and all(np.abs(values).max() == 127 for values in others)  # head, body, upsampler, tail
 
@@ -256,9 +305,9 @@ def test_swinir_exports_at_a_fixed_tile_with_integer_linears_and_matches_its_ref
     assert kinds["FULLY_CONNECTED"] == kinds["CONV_2D"] == {"int8"} and "int8" in kinds["ADD"]
     assert kinds["SOFTMAX"] == kinds["RSQRT"] == {"float32"} and kinds["GELU"] == {"int8"}
     linears = [op for op in ops if op["op_name"] == "FULLY_CONNECTED"]
-    assert len(linears) == 2 * 4  # qkv, proj, fc1, fc2 in both blocks
+    assert len(linears) == 2 * 6  # q, k, v (2DQuant's split), proj, fc1, fc2 in both blocks
     report = delegation_report(path)
-    assert report["delegated"]["FULLY_CONNECTED"] == 8 and "MIRROR_PAD" not in report["builtin"]
+    assert report["delegated"]["FULLY_CONNECTED"] == 12 and "MIRROR_PAD" not in report["builtin"]
     # At 8 bits v's zero point is 0 (its range widened at export), so XNNPACK runs softmax · v in int8 too.
     if bits == 8:
         matmuls = [op for op in ops if op["op_name"] == "BATCH_MATMUL"]

@@ -41,7 +41,7 @@ def quantizing_only(model, sites):
 
     def quantize(quantizer, inputs, variables):
         if id(variables) in weights or id(variables) in chosen:
-            return fake_quant(inputs, *quantizer.range(inputs, variables), quantizer.levels)
+            return fake_quant(inputs, *quantizer.range(inputs, variables), quantizer.levels, quantizer.mid_rise)
         return inputs
 
     return replace_quantizers(quantize)

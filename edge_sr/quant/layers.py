@@ -7,6 +7,7 @@ import tf_keras as keras
 
 from edge_sr.errors import EdgeSRError
 from edge_sr.quant.quantizer import (
+    WEIGHT_GRIDS,
     MaxScaleWeightQuantizer,
     SymmetricActivationQuantizer,
     UniformQuantizer,
@@ -21,6 +22,9 @@ from edge_sr.quant.quantizer import (
 # How a config quantizes: "uniform" (learnable asymmetric activations, symmetric weights: ODM, 2DQuant, minmax)
 # or "pams" (PAMS: learnable symmetric clip α for activations, weights on their current max |W|).
 QUANTIZER_SCHEMES = ("uniform", "pams")
+# A uniform weight quantizer's bound: "learned" (a trained bound, or WCC's P99 · γ with `clip_correction`) or
+# "max" (max |W| of the current weights at every call: ODM's fixed-policy ablation baseline).
+WEIGHT_BOUNDS = ("learned", "max")
 
 
 @keras.utils.register_keras_serializable(package="edge_sr")
@@ -40,20 +44,33 @@ class UniformQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
         clip_correction=False,
         quantize_output=True,
         scheme="uniform",
+        weight_bound="learned",
+        weight_grid="narrow",
     ):
         self.weight_bits, self.activation_bits = check_bits(weight_bits), check_bits(activation_bits)
         self.per_channel, self.clip_correction, self.quantize_output = per_channel, clip_correction, quantize_output
         if scheme not in QUANTIZER_SCHEMES:
             raise EdgeSRError(f"unknown quantizer scheme {scheme!r}; choose one of: {', '.join(QUANTIZER_SCHEMES)}")
-        if scheme == "pams" and (per_channel or clip_correction):
-            raise EdgeSRError("PAMS quantizes weights per tensor on their max: no per_channel or clip_correction")
-        self.scheme = scheme
+        if weight_bound not in WEIGHT_BOUNDS:
+            raise EdgeSRError(f"unknown weight bound {weight_bound!r}; choose one of: {', '.join(WEIGHT_BOUNDS)}")
+        if (scheme == "pams" or weight_bound == "max") and (per_channel or clip_correction):
+            raise EdgeSRError("weights on their max |W| are per tensor, unclipped: no per_channel or clip_correction")
+        if weight_grid not in WEIGHT_GRIDS:
+            raise EdgeSRError(f"unknown weight grid {weight_grid!r}; choose one of: {', '.join(WEIGHT_GRIDS)}")
+        if scheme == "pams" and weight_grid != "narrow":
+            raise EdgeSRError("PAMS quantizes weights on its narrow 2^b − 1 level grid: no mid-rise weight grid")
+        self.scheme, self.weight_bound, self.weight_grid = scheme, weight_bound, weight_grid
 
     def get_weights_and_quantizers(self, layer):
-        if self.scheme == "pams":
-            return [(layer.kernel, MaxScaleWeightQuantizer(self.weight_bits))]
+        mid_rise = self.weight_grid == "mid-rise"
+        if self.scheme == "pams" or self.weight_bound == "max":
+            return [(layer.kernel, MaxScaleWeightQuantizer(self.weight_bits, mid_rise=mid_rise))]
         quantizer = UniformQuantizer(
-            self.weight_bits, symmetric=True, per_channel=self.per_channel, clip_correction=self.clip_correction
+            self.weight_bits,
+            symmetric=True,
+            per_channel=self.per_channel,
+            clip_correction=self.clip_correction,
+            mid_rise=mid_rise,
         )
         return [(layer.kernel, quantizer)]
 
@@ -81,6 +98,8 @@ class UniformQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
             "clip_correction": self.clip_correction,
             "quantize_output": self.quantize_output,
             "scheme": self.scheme,
+            "weight_bound": self.weight_bound,
+            "weight_grid": self.weight_grid,
         }
 
 
@@ -159,7 +178,7 @@ def _bounds(variables):
 
 
 def _step(quantizer, variables, inputs=None):
-    return grid_step(*quantizer.range(inputs, variables), quantizer.levels)
+    return quantizer.int8_step(inputs, variables)
 
 
 def _tfmot_quantized(layer):

@@ -31,13 +31,22 @@ from models_tf.layers import DepthToSpace
 
 PLACEMENTS = ("paper",)
 SCHEMES = (*QUANTIZER_SCHEMES, "tfmot8")
+MID_RISE_DEFAULT_BITS = 4  # the papers' 2^b-level weight grid by default up to here; narrow (int8's own) above
+
+
+def default_weight_grid(bits, scheme="uniform"):
+    """The weight grid a new run gets: the papers' mid-rise 2^b levels for the uniform quantizers at 2–4 bits,
+    where it differs from the narrow 2^b − 1 levels most (ternary at 2 bits); narrow above, where the two differ
+    little and 8 bits must be narrow for int8, and for PAMS, whose formula is narrow."""
+    return "mid-rise" if scheme == "uniform" and bits <= MID_RISE_DEFAULT_BITS else "narrow"
+
 
 # Layer names (models_tf naming) quantized by the paper protocol, per architecture.
 PAPER_LAYERS = {
     "edsr": r"body_\d+_conv[12]",
     "rdn": r"rdb_\d+_(conv_\d+|lff)",
     "isr-rdn": r"(F_\d+_\d+|LFF_\d+)",
-    "swinir": r"layers_\d+_blocks_\d+_(attn_qkv|attn_proj|mlp_fc1|mlp_fc2)",
+    "swinir": r"layers_\d+_blocks_\d+_(attn_qkv|attn_q|attn_k|attn_v|attn_proj|mlp_fc1|mlp_fc2)",
 }
 
 
@@ -48,16 +57,34 @@ def quantized_layer_names(model, placement="paper"):
     arch = model_config(model)["arch"]
     if arch not in PAPER_LAYERS:
         raise EdgeSRError(f"no {placement} placement for architecture {arch!r}")
-    names = [layer.name for layer in model.layers if re.fullmatch(PAPER_LAYERS[arch], layer.name)]
+    names = [
+        layer.name
+        for layer in model.layers
+        if re.fullmatch(PAPER_LAYERS[arch], layer.name) and isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))
+    ]  # a split qkv's concatenation keeps the name attn_qkv
     if not names:
         raise EdgeSRError(f"model {model.name!r} has no layer the {placement} placement quantizes")
     return names
 
 
-def quantize_model(model, bits, placement="paper", per_channel=False, clip_correction=False, scheme="uniform"):
+def quantize_model(
+    model,
+    bits,
+    placement="paper",
+    per_channel=False,
+    clip_correction=False,
+    scheme="uniform",
+    weight_bound="learned",
+    weight_grid=None,
+    split_qkv=False,
+):
     """A copy of `model` with k-bit weight and input quantizers on the placement's layers, and k-bit
     quantizers on the matmul inputs of any attention layer that offers them (SwinIR's `matmul_bits`); FP
     weights kept. `scheme`: which quantizers (see the module docstring); `tfmot8` ignores the placement.
+    `weight_bound`: "learned", or "max" (max |W| at every call, ODM's ablation baseline; see WEIGHT_BOUNDS).
+    `weight_grid`: "narrow" (2^b − 1 levels, 0 among them) or "mid-rise" (2^b levels ±(i + ½)·s); None: the
+    default for the bits and scheme (`default_weight_grid`). `split_qkv` (SwinIR): each qkv linear becomes q, k
+    and v, each with its own weight and input quantizer, as 2DQuant quantizes it; the runs made here set it.
 
     The quantizer ranges start at their defaults: initialise them (percentile, min/max, DOBI, ...) before use.
     """
@@ -65,10 +92,16 @@ def quantize_model(model, bits, placement="paper", per_channel=False, clip_corre
     if scheme not in SCHEMES:
         raise EdgeSRError(f"unknown quantizer scheme {scheme!r}; choose one of: {', '.join(SCHEMES)}")
     if scheme == "tfmot8":
-        if bits != 8 or per_channel or clip_correction:
+        if bits != 8 or per_channel or clip_correction or weight_grid not in (None, "narrow"):
             raise EdgeSRError("tfmot8 is tfmot's default 8-bit scheme: 8 bits, its own weight quantizers")
         return tfmot_default_model(model)
+    fp_config = model_config(model)
+    if split_qkv and fp_config["arch"] == "swinir":
+        from models_tf.swinir import split_qkv_model  # models_tf.swinir imports edge_sr.quant itself
+
+        model = split_qkv_model(model)
     targets = set(quantized_layer_names(model, placement))
+    weight_grid = weight_grid or default_weight_grid(bits, scheme)
 
     def clone(layer):
         config = layer.get_config()
@@ -80,7 +113,14 @@ def quantize_model(model, bits, placement="paper", per_channel=False, clip_corre
         with tf.name_scope(layer.name):  # keep variable names like body_0_conv1/kernel
             fresh.build(layer.input_shape)
         config = UniformQuantizeConfig(
-            bits, bits, per_channel=per_channel, clip_correction=clip_correction, quantize_output=False, scheme=scheme
+            bits,
+            bits,
+            per_channel=per_channel,
+            clip_correction=clip_correction,
+            quantize_output=False,
+            scheme=scheme,
+            weight_bound=weight_bound,
+            weight_grid=weight_grid,
         )
         return InputQuantizeWrapper(fresh, config, input_bits=bits, name=layer.name)
 
@@ -91,7 +131,7 @@ def quantize_model(model, bits, placement="paper", per_channel=False, clip_corre
         variables = {_short(variable): variable for variable in quantized.get_layer(layer.name).weights}
         for weight in layer.weights:
             variables[_short(weight)].assign(weight)
-    quantized.edge_sr_config = model_config(model)
+    quantized.edge_sr_config = fp_config
     return quantized
 
 

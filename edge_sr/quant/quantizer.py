@@ -6,10 +6,12 @@ with a straight-through round, so gradients reach x inside the range and reach l
 the affine rescale (the LSQ-style formulas: ∂q/∂u = (round(v) − v)/(levels − 1) inside, 1 above; mirrored for l).
 
 Two details make the simulation exactly what an integer TFLite kernel computes:
-- the grid is shifted (by less than one step) so that 0.0 lies on it, as TFLite's integer zero point demands;
-  with a straight-through round this leaves the gradients as above whenever 0 is already on the grid;
-- weights are symmetric and narrow-range, levels = 2^b − 1 on [−u, u] (int8's [−127, 127] convention, 0 exact);
-  activations are asymmetric with the full 2^b levels on [l, u].
+- an activation grid is shifted (by less than one step) so that 0.0 lies on it, as TFLite's integer zero point
+  demands; with a straight-through round this leaves the gradients as above whenever 0 is already on the grid;
+  activations are asymmetric with the full 2^b levels on [l, u];
+- weights are symmetric on [−u, u] with zero point 0, on one of two grids. `narrow`: 2^b − 1 levels, 0 among them
+  (int8's [−127, 127] convention; ternary at 2 bits). `mid-rise`: the papers' 2^b levels ±(i + ½)·s, none at 0,
+  which are the odd int8 codes times s/2 (for b ≤ 7), so the integer file stores them exactly with step s/2.
 """
 
 import contextlib
@@ -23,6 +25,12 @@ import tf_keras as keras
 from edge_sr.errors import EdgeSRError
 
 MIN_BITS, MAX_BITS = 2, 8
+MAX_MID_RISE_BITS = 7  # 2^b levels as odd int8 codes: ±(2^b − 1) ≤ ±127
+WEIGHT_GRIDS = ("narrow", "mid-rise")
+WEIGHT_GRID_HELP = (
+    "weights on the mid-rise grid (the papers' 2^b levels, none at 0; the default up to 4 bits) or the narrow one "
+    "(2^b - 1 levels with 0, ternary at 2 bits; the default above)"
+)
 
 _observers = threading.local()
 
@@ -77,11 +85,15 @@ def round_half_up_ste(x):
     return x + tf.stop_gradient(tf.floor(x + 0.5) - x)
 
 
-def fake_quant(x, lower, upper, levels):
-    """Quantize x onto `levels` evenly spaced values spanning [lower, upper] (0 kept on the grid)."""
+def fake_quant(x, lower, upper, levels, mid_rise=False):
+    """Quantize x onto `levels` evenly spaced values spanning [lower, upper]: 0 kept on the grid, or with
+    `mid_rise` (a symmetric range) the grid as it is, its levels ±(i + ½)·step."""
     steps = float(levels - 1)
-    zero_point, scale = _grid(lower, upper, levels)
-    grid_lower = -zero_point * scale
+    if mid_rise:
+        grid_lower, scale = lower, grid_step(lower, upper, levels)
+    else:
+        zero_point, scale = _grid(lower, upper, levels)
+        grid_lower = -zero_point * scale
     clipped = tf.minimum(tf.maximum(x, grid_lower), grid_lower + steps * scale)
     return round_half_up_ste((clipped - grid_lower) / scale) * scale + grid_lower
 
@@ -164,23 +176,31 @@ class UniformQuantizer(tfmot.quantization.keras.quantizers.Quantizer):
 
     - `symmetric=False` (activations): learnable `lower`, `upper`; 2^bits levels.
     - `symmetric=True` (weights): learnable `upper` (scalar, or per output channel with `per_channel`);
-      range [−upper, upper] with 2^bits − 1 levels.
+      range [−upper, upper] with 2^bits − 1 levels, 0 among them, or with `mid_rise` 2^bits levels ±(i + ½)·s
+      (bits ≤ 7), none at 0.
     - `clip_correction=True` (ODM's WCC, weights only): upper = percentile(|W|, 99) · gamma, the percentile
       recomputed from the current weights at every call and gamma (init 1) the only learnable range parameter.
     """
 
-    def __init__(self, bits=8, symmetric=False, per_channel=False, clip_correction=False, clip_percentile=99.0):
+    def __init__(
+        self, bits=8, symmetric=False, per_channel=False, clip_correction=False, clip_percentile=99.0, mid_rise=False
+    ):
         self.bits = check_bits(bits)
-        if (per_channel or clip_correction) and not symmetric:
-            raise EdgeSRError("per_channel and clip_correction apply to symmetric (weight) quantizers only")
+        if (per_channel or clip_correction or mid_rise) and not symmetric:
+            raise EdgeSRError("per_channel, clip_correction and mid_rise apply to symmetric (weight) quantizers only")
         if per_channel and clip_correction:
             raise EdgeSRError("clip correction is layer-wise; it cannot be combined with per_channel")
-        self.symmetric, self.per_channel = symmetric, per_channel
+        if mid_rise and bits > MAX_MID_RISE_BITS:
+            raise EdgeSRError(
+                f"the mid-rise weight grid holds at most {MAX_MID_RISE_BITS} bits in int8 (its 2^b levels are odd "
+                f"codes); use the narrow grid at {bits} bits"
+            )
+        self.symmetric, self.per_channel, self.mid_rise = symmetric, per_channel, mid_rise
         self.clip_correction, self.clip_percentile = clip_correction, clip_percentile
 
     @property
     def levels(self):
-        return 2**self.bits - 1 if self.symmetric else 2**self.bits
+        return 2**self.bits - 1 if self.symmetric and not self.mid_rise else 2**self.bits
 
     def build(self, tensor_shape, name, layer):
         def add(suffix, value, shape=()):
@@ -215,7 +235,13 @@ class UniformQuantizer(tfmot.quantization.keras.quantizers.Quantizer):
         if getattr(_observers, "replace", None) is not None:
             return _observers.replace(self, inputs, weights)
         lower, upper = self.range(inputs, weights)
-        return fake_quant(inputs, lower, upper, self.levels)
+        return fake_quant(inputs, lower, upper, self.levels, self.mid_rise)
+
+    def int8_step(self, inputs, weights):
+        """What one int8 code is worth in the integer file: the grid's step, or half of it on the mid-rise grid,
+        whose levels are the odd codes."""
+        step = grid_step(*self.range(inputs, weights), self.levels)
+        return step / 2.0 if self.mid_rise else step
 
     def get_config(self):
         return {
@@ -224,6 +250,7 @@ class UniformQuantizer(tfmot.quantization.keras.quantizers.Quantizer):
             "per_channel": self.per_channel,
             "clip_correction": self.clip_correction,
             "clip_percentile": self.clip_percentile,
+            "mid_rise": self.mid_rise,
         }
 
     @classmethod
@@ -255,11 +282,12 @@ class SymmetricActivationQuantizer(UniformQuantizer):
 
 @keras.utils.register_keras_serializable(package="edge_sr")
 class MaxScaleWeightQuantizer(UniformQuantizer):
-    """PAMS's weight quantizer: k-bit symmetric on [−max|W|, max|W|], the max taken from the current weights at
-    every call and held constant in the backward pass (as WCC's percentile); nothing learned."""
+    """k-bit symmetric on [−max|W|, max|W|], the max taken from the current weights at every call and held
+    constant in the backward pass (as WCC's percentile); nothing learned. PAMS's weight quantizer, and ODM's
+    fixed-policy ablation baseline (`weight_bound="max"`), on the paper's mid-rise grid with `mid_rise`."""
 
-    def __init__(self, bits=8):
-        super().__init__(bits, symmetric=True)
+    def __init__(self, bits=8, mid_rise=False):
+        super().__init__(bits, symmetric=True, mid_rise=mid_rise)
 
     def build(self, tensor_shape, name, layer):
         return {}
@@ -269,4 +297,4 @@ class MaxScaleWeightQuantizer(UniformQuantizer):
         return -top, top
 
     def get_config(self):
-        return {"bits": self.bits}
+        return {"bits": self.bits, "mid_rise": self.mid_rise}

@@ -34,16 +34,17 @@ def dobi_candidates(low, high, one_sided, candidates=DOBI_CANDIDATES):
     return np.minimum(lower, 0.0), np.maximum(high - step, 0.0)
 
 
-def quantization_errors(values, lower, upper, levels, chunk=16):
+def quantization_errors(values, lower, upper, levels, mid_rise=False, chunk=16):
     """‖values − Q(values)‖₂² for each candidate range (lower[i], upper[i]); one row per candidate, one column
-    per channel when `lower`/`upper` are (K, C) and `values` is (N, C), else one column."""
+    per channel when `lower`/`upper` are (K, C) and `values` is (N, C), else one column. `mid_rise`: on the
+    mid-rise weight grid (see fake_quant)."""
     values = tf.reshape(tf.constant(values, tf.float32), [1, -1, np.shape(lower)[1] if np.ndim(lower) == 2 else 1])
     lower = np.asarray(lower, np.float32).reshape(len(lower), 1, -1)
     upper = np.asarray(upper, np.float32).reshape(len(upper), 1, -1)
     errors = []
     for start in range(0, len(lower), chunk):
         part = slice(start, start + chunk)
-        quantized = fake_quant(values, lower[part], upper[part], levels)
+        quantized = fake_quant(values, lower[part], upper[part], levels, mid_rise)
         errors.append(tf.reduce_sum(tf.square(values - quantized), axis=1).numpy())
     return np.concatenate(errors)
 
@@ -64,13 +65,14 @@ def dobi_activation_range(values, levels, one_sided):
     return float(lower[best]), float(upper[best])
 
 
-def dobi_weight_upper(weights, levels, per_channel):
-    """Symmetric narrowing of [−max|W|, max|W|] (per output channel with `per_channel`): the best upper bound."""
+def dobi_weight_upper(weights, levels, per_channel, mid_rise=False):
+    """Symmetric narrowing of [−max|W|, max|W|] (per output channel with `per_channel`): the best upper bound on
+    the narrow grid, or with `mid_rise` on the mid-rise one."""
     weights = np.asarray(weights, np.float32)
     columns = weights.reshape(-1, weights.shape[-1]) if per_channel else weights.reshape(-1, 1)
     top = np.maximum(np.abs(columns).max(axis=0), 1e-8)
     upper = top[None, :] * (1.0 - np.arange(DOBI_CANDIDATES)[:, None] / DOBI_CANDIDATES)
-    errors = quantization_errors(columns, -upper, upper, levels)
+    errors = quantization_errors(columns, -upper, upper, levels, mid_rise)
     best = upper[np.argmin(errors, axis=0), np.arange(columns.shape[1])]
     return best if per_channel else best[0]
 
@@ -91,7 +93,7 @@ def _batch_range(inputs, method, levels, one_sided):
 
 def _weight_upper(quantizer, weights, method):
     if method == "dobi":
-        return dobi_weight_upper(weights, quantizer.levels, quantizer.per_channel)
+        return dobi_weight_upper(weights, quantizer.levels, quantizer.per_channel, quantizer.mid_rise)
     magnitude = np.abs(np.asarray(weights))
     if quantizer.per_channel:
         return magnitude.reshape(-1, magnitude.shape[-1]).max(axis=0)

@@ -5,6 +5,7 @@ Each case feeds a CLI (as a user would) or a loader a bad input and checks the o
 """
 
 import hashlib
+import json
 import zipfile
 from pathlib import Path
 
@@ -122,3 +123,128 @@ def test_foreign_keras_model_is_one_error(tmp_path, bench):
     keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(tmp_path / "classifier.keras")
     result = run_module("edge_sr.evaluate", "--model", tmp_path / "classifier.keras", "--dataset", bench, "--scale", 2)
     assert_one_error(result, "classifier.keras", "not a super-resolution model")
+
+
+# --- 2, 3, 14: TF.js and PyTorch weights ---------------------------------------------------------------------
+
+
+def _tfjs_model(folder, quantize=False):
+    """A tiny idealo RDN as a TF.js layers-model in `folder`: (model.json, its manifest as a dict)."""
+    from test_idealo import TINY as RDN_TINY
+    from test_idealo import idealo_reference, reference_weights, write_tfjs
+
+    folder.mkdir(parents=True, exist_ok=True)
+    reference = idealo_reference(2, **RDN_TINY)
+    model_json = write_tfjs(folder, reference, reference_weights(reference), quantize=quantize, shards=1)
+    return model_json, json.loads(model_json.read_text())
+
+
+def _with_manifest(model_json, manifest, change):
+    change(manifest)
+    model_json.write_text(json.dumps(manifest))
+    return model_json
+
+
+@pytest.fixture
+def reads_only_inside(monkeypatch, tmp_path):
+    """Make reading a file of the test's folder outside `folder`, or a device, fail the test; returns a function
+    that sets `folder`."""
+    allowed = []
+    read_bytes = Path.read_bytes
+
+    def guarded(path):
+        resolved = Path(path).resolve()
+        watched = resolved.is_relative_to(tmp_path) or resolved.is_relative_to("/dev")
+        assert not (allowed and watched) or resolved.is_relative_to(allowed[0]), f"read {path} outside the folder"
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", guarded)
+    return lambda folder: allowed.append(folder.resolve())
+
+
+@pytest.mark.parametrize("shard", ["/dev/zero", "../outside.bin", "ABSOLUTE", "link.bin"])
+def test_tfjs_shards_stay_in_the_model_folder(tmp_path, reads_only_inside, shard):
+    from converters.idealo import load_idealo
+
+    model_json, manifest = _tfjs_model(tmp_path / "model")
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes((tmp_path / "model" / manifest["weightsManifest"][0]["paths"][0]).read_bytes())
+    (tmp_path / "model" / "link.bin").symlink_to(outside)
+    shard = str(outside) if shard == "ABSOLUTE" else shard
+    _with_manifest(model_json, manifest, lambda m: m["weightsManifest"][0].update(paths=[shard]))
+    reads_only_inside(tmp_path / "model")
+    with pytest.raises(EdgeSRError, match="outside the model's folder"):
+        load_idealo(model_json)
+
+
+def test_tfjs_shard_sizes_are_checked_before_reading(tmp_path, monkeypatch):
+    from converters.idealo import load_idealo
+
+    model_json, manifest = _tfjs_model(tmp_path / "model")
+    shard = tmp_path / "model" / manifest["weightsManifest"][0]["paths"][0]
+    shard.write_bytes(shard.read_bytes() + bytes(4096))
+    monkeypatch.setattr(Path, "read_bytes", lambda path: pytest.fail(f"{path} was read"))
+    with pytest.raises(EdgeSRError, match="shards hold"):
+        load_idealo(model_json)
+
+
+def test_tfjs_shard_outside_the_folder_cli(tmp_path, private_cache):
+    model_json, manifest = _tfjs_model(tmp_path / "model")
+    _with_manifest(model_json, manifest, lambda m: m["weightsManifest"][0].update(paths=["../../etc/passwd"]))
+    before = checksums(tmp_path / "model")
+    result = run_module("edge_sr.zoo", "pull", "isr-rdn-psnr-small-x2", "--from", model_json)
+    assert_one_error(result, "../../etc/passwd", "outside the model's folder")
+    assert checksums(tmp_path / "model") == before and not private_cache.exists()
+
+
+def _nan_scale(manifest):
+    manifest["weightsManifest"][0]["weights"][0]["quantization"]["scale"] = float("nan")
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (lambda m: m["weightsManifest"][0].update(paths=["missing.bin"]), ["missing.bin is missing"]),
+        (lambda m: m["weightsManifest"][0].pop("paths"), ["not a valid TF.js weights manifest", "paths"]),
+        (lambda m: m["weightsManifest"][0]["weights"][0]["quantization"].pop("min"), ["manifest", "min"]),
+        (lambda m: m["weightsManifest"][0]["weights"][0].update(shape=[-1, 3]), ["shape [-1, 3]"]),
+        (lambda m: m["weightsManifest"][0]["weights"][0].update(dtype="object"), ["dtype"]),
+        (_nan_scale, ["NaN"]),
+    ],
+    ids=["missing-shard", "no-paths", "no-min", "negative-shape", "object-dtype", "nan-scale"],
+)
+def test_broken_tfjs_is_refused_and_the_cache_kept(tmp_path, private_cache, tiny_model, change, words):
+    """Each damaged manifest is one error line, and a good cache entry for the name is left as it was."""
+    model_json, manifest = _tfjs_model(tmp_path / "model", quantize=True)
+    _with_manifest(model_json, manifest, change)
+    cached = private_cache / "models" / "isr-rdn-psnr-small-x2.keras"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(tiny_model.read_bytes())
+    before = checksums(tmp_path / "model", private_cache)
+    result = run_module("edge_sr.zoo", "pull", "isr-rdn-psnr-small-x2", "--from", model_json)
+    assert_one_error(result, *words)
+    assert checksums(tmp_path / "model", private_cache) == before
+
+
+def test_invalid_tfjs_json_is_one_error(tmp_path):
+    from converters.idealo import load_idealo
+
+    (tmp_path / "model.json").write_text('{"weightsManifest": [')
+    with pytest.raises(EdgeSRError, match="not a TF.js model.json"):
+        load_idealo(tmp_path / "model.json")
+
+
+def test_nan_pytorch_weights_are_refused_before_caching(tmp_path, private_cache, tiny_model):
+    torch = pytest.importorskip("torch")
+    import torch_reference as reference
+
+    state = reference.EDSR(2, num_blocks=2, num_features=8).state_dict()
+    state["head.0.weight"][0, 0, 0, 0] = float("inf")
+    torch.save(state, tmp_path / "nan.pth")
+    cached = private_cache / "models" / "edsr-baseline-x2.keras"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(tiny_model.read_bytes())
+    before = checksums(private_cache)
+    result = run_module("edge_sr.zoo", "pull", "edsr-baseline-x2", "--from", tmp_path / "nan.pth")
+    assert_one_error(result, "head.0.weight", "NaN or infinite")
+    assert checksums(private_cache) == before

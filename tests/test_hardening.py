@@ -248,3 +248,81 @@ def test_nan_pytorch_weights_are_refused_before_caching(tmp_path, private_cache,
     result = run_module("edge_sr.zoo", "pull", "edsr-baseline-x2", "--from", tmp_path / "nan.pth")
     assert_one_error(result, "head.0.weight", "NaN or infinite")
     assert checksums(private_cache) == before
+
+
+# --- 4, 6, 15: run directories and training options ----------------------------------------------------------
+
+
+def _train(run_dir, model, train, val, *extra):
+    return run_module(
+        "edge_sr.train", "--run-dir", run_dir, "--model", model, "--scale", 2, "--train", train, "--val", val,
+        "--batch-size", 2, "--patch", 24, "--method", "minmax", "--validate-every", 2, "--checkpoint-every", 2,
+        *extra,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def finished_run(tmp_path, tiny_model, train_folder, val_folder):
+    """A two-step minmax W4 run of the tiny EDSR."""
+    run_dir = tmp_path / "run"
+    result = _train(run_dir, tiny_model, train_folder, val_folder, "--iterations", 2, "--bits", 4)
+    assert result.returncode == 0, result.stderr
+    return run_dir
+
+
+def test_a_refused_train_leaves_the_existing_run_as_it_was(finished_run, tiny_model, train_folder, val_folder):
+    before = checksums(finished_run)
+    result = _train(finished_run, tiny_model, train_folder, val_folder, "--iterations", 2, "--bits", 3)
+    assert_one_error(result, "holds another run", "train.bits", "--resume")
+    assert checksums(finished_run) == before
+
+
+def test_a_folder_of_other_files_is_not_a_run_dir(tmp_path, tiny_model, train_folder, val_folder):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("my notes\n")
+    before = checksums(folder)
+    result = _train(folder, tiny_model, train_folder, val_folder, "--iterations", 2)
+    assert_one_error(result, "not empty", "notes.txt", "choose an empty or new --run-dir")
+    assert checksums(folder) == before
+
+
+def test_resume_tolerates_a_cut_history_line_and_names_a_foreign_one(finished_run):
+    history = finished_run / "history.jsonl"
+    history.write_text(history.read_text() + '{"step": 2, "lo')  # killed while writing step 2's losses
+    resumed = run_module("edge_sr.train", "--run-dir", finished_run, "--resume", "--iterations", 4)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [json.loads(line)["step"] for line in history.read_text().splitlines()] == [0, 1, 2, 3]
+
+    history.write_text("hello\n" + history.read_text())
+    before = checksums(finished_run)
+    result = run_module("edge_sr.train", "--run-dir", finished_run, "--resume", "--iterations", 6)
+    assert_one_error(result, "history.jsonl line 1", "remove that line")
+    assert checksums(finished_run) == before
+
+
+def test_resume_with_a_checkpoint_that_does_not_fit_is_one_error(finished_run):
+    """A run.json edited (or clobbered) to another method: its checkpoint lacks the clip-correction variables."""
+    run = json.loads((finished_run / "run.json").read_text())
+    run["train"].update(method="odm", mismatch="none", clip_correction=True)
+    run["quantization"]["clip_correction"] = True
+    (finished_run / "run.json").write_text(json.dumps(run))
+    result = run_module("edge_sr.train", "--run-dir", finished_run, "--resume", "--iterations", 4)
+    assert_one_error(result, "does not fit the model its run.json describes")
+
+
+@pytest.mark.parametrize(
+    "option, words",
+    [
+        (["--iterations", 0], ["iterations must be at least 1, got 0"]),
+        (["--bits", 0], ["bits must be an integer from 2 to 8, got 0"]),
+        (["--patch", 0], ["hr_patch must be at least 1, got 0"]),
+        (["--validate-every", 0], ["--validate-every must be at least 1 step, not 0"]),
+        (["--checkpoint-every", 0], ["--checkpoint-every must be at least 1 step, not 0"]),
+    ],
+    ids=["iterations", "bits", "patch", "validate-every", "checkpoint-every"],
+)
+def test_zero_training_options_are_errors_not_defaults(tmp_path, tiny_model, train_folder, val_folder, option, words):
+    result = _train(tmp_path / "run", tiny_model, train_folder, val_folder, "--iterations", 2, *option)
+    assert_one_error(result, *words)
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -6,12 +6,13 @@ Each case feeds a CLI (as a user would) or a loader a bad input and checks the o
 
 import hashlib
 import json
+import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_module
+from conftest import TINY, run_module
 
 from edge_sr import EdgeSRError
 
@@ -326,3 +327,117 @@ def test_zero_training_options_are_errors_not_defaults(tmp_path, tiny_model, tra
     result = _train(tmp_path / "run", tiny_model, train_folder, val_folder, "--iterations", 2, *option)
     assert_one_error(result, *words)
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+# --- 5, 7, 10, 11, 12, 16, 17: upscale and evaluate inputs and outputs ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tflite(tmp_path_factory):
+    """A tiny EDSR ×2 exported to .tflite with its sidecar."""
+    from edge_sr.export import export_float
+    from models_tf import build_preset
+
+    path = tmp_path_factory.mktemp("tflite") / "edsr.tflite"
+    export_float(build_preset("edsr-baseline", scale=2, **TINY), path)
+    return path
+
+
+@pytest.fixture
+def photos(tmp_path, photo):
+    """A folder of two small photos."""
+    from edge_sr.data import write_image
+
+    write_image(tmp_path / "photos" / "a.png", photo[:24, :32])
+    write_image(tmp_path / "photos" / "b.png", photo[100:120, 100:124])
+    return tmp_path / "photos"
+
+
+def _upscale(tflite, *args):
+    return run_module("edge_sr.upscale", "--model", tflite, *args)
+
+
+def test_upscale_never_writes_into_a_folder_of_its_inputs(tflite, photos, photo):
+    from edge_sr.data import write_image
+
+    write_image(photos / "a_x2.png", photo[:8, :8])  # the user's own file, named like an output
+    before = checksums(photos)
+    assert_one_error(_upscale(tflite, photos, "--out", photos), "is the folder of the input", "another folder")
+    assert_one_error(_upscale(tflite, photos / "a.png", "--out", photos), "is the folder of the input")
+    assert checksums(photos) == before
+
+
+@pytest.mark.parametrize("tile", [1, 3, 15])
+def test_upscale_refuses_tiles_too_small_to_see_the_image(tflite, photos, tmp_path, tile):
+    result = _upscale(tflite, photos, "--out", tmp_path / "out", "--tile", tile)
+    assert_one_error(result, f"at least 16 pixels a side, not {tile}×{tile}")
+    assert not (tmp_path / "out").exists()
+
+
+def test_tiny_animated_and_huge_images_are_skipped_with_a_reason(tflite, tmp_path, photo):
+    """A 2×1 image, an animated GIF and a PNG declaring 50000×50000 are each skipped; the good image is done."""
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    from edge_sr.data import write_image
+
+    folder = tmp_path / "in"
+    write_image(folder / "good.png", photo[:16, :16])
+    write_image(folder / "tiny.png", photo[:1, :2])
+    frames = [Image.fromarray(photo[:16, :16]), Image.fromarray(photo[16:32, :16])]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    ihdr = b"IHDR" + struct.pack(">II", 50_000, 50_000) + bytes([8, 2, 0, 0, 0])  # 8-bit RGB
+    data = (folder / "good.png").read_bytes()  # signature, IHDR length, IHDR, its CRC (byte 33 on), the rest
+    (folder / "bomb.png").write_bytes(data[:12] + ihdr + struct.pack(">I", zlib.crc32(ihdr)) + data[33:])
+    before = checksums(folder, tmp_path / "anim.gif")
+    result = _upscale(tflite, folder, tmp_path / "anim.gif", "--out", tmp_path / "out")
+    assert_one_error(result, "3 image(s) could not be upscaled")
+    for words in ("tiny.png: a 2×1 image is too small", "anim.gif holds 2 frames", "bomb.png declares more than"):
+        assert words in result.stderr, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good_x2.png"]
+    assert checksums(folder, tmp_path / "anim.gif") == before
+
+
+def test_unwritable_outputs_are_one_error(tflite, photos, bench, tmp_path, tiny_model):
+    (tmp_path / "a-file").write_text("mine\n")
+    (tmp_path / "a-folder").mkdir()
+    before = checksums(tmp_path / "a-file", photos)
+    assert_one_error(_upscale(tflite, photos, "--out", tmp_path / "a-file"), "cannot create the folder")
+    result = run_module("edge_sr.evaluate", "--dataset", bench, "--scale", 2, "--json", tmp_path / "a-folder")
+    assert_one_error(result, "cannot write", "a-folder")
+    cache = {"EDGE_SR_CACHE": str(tmp_path / "a-file")}
+    result = run_module("edge_sr.evaluate", "--model", tiny_model, "--dataset", bench, "--scale", 2, env=cache)
+    assert_one_error(result, "cannot create the folder", "a-file")
+    assert checksums(tmp_path / "a-file", photos) == before
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_output_folder_is_reported(tflite, photos, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir(mode=0o555)
+    result = _upscale(tflite, photos, "--out", out)
+    assert_one_error(result, "could not be upscaled")
+    assert "cannot write" in result.stderr and not list(out.iterdir())
+
+
+def test_a_wrong_scale_is_refused_before_any_image_is_allocated(tflite, photos, tmp_path):
+    import shutil
+
+    from edge_sr.export import sidecar_path
+
+    shutil.copy(tflite, tmp_path / "big.tflite")
+    sidecar = json.loads(sidecar_path(tflite).read_text())
+    sidecar_path(tmp_path / "big.tflite").write_text(json.dumps({**sidecar, "scale": 1000}))
+    assert_one_error(_upscale(tmp_path / "big.tflite", photos, "--out", tmp_path / "out"), "not the ×1000")
+    shutil.copy(tflite, tmp_path / "bare.tflite")
+    result = _upscale(tmp_path / "bare.tflite", photos, "--out", tmp_path / "out", "--scale", 3)
+    assert_one_error(result, "into 32×32, which is not the ×3")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("threads", [0, 100_000])
+def test_upscale_threads_are_bounded(tflite, photos, tmp_path, threads):
+    result = _upscale(tflite, photos, "--out", tmp_path / "out", "--threads", threads)
+    assert_one_error(result, f"--threads must be from 1 to {4 * os.cpu_count()}", f"not {threads}")

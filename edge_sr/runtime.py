@@ -5,13 +5,14 @@ Only numpy and ai_edge_litert are needed here (no TensorFlow), so upscaling star
 """
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from edge_sr.errors import EdgeSRError
-from edge_sr.export import read_metadata, sidecar_path
+from edge_sr.export import parity_warning, read_metadata, sidecar_path
 from edge_sr.upscalers import to_uint8
 
 DEFAULT_OVERLAP = 32  # LR pixels shared by neighbouring tiles (at most a quarter of the tile)
@@ -36,6 +37,9 @@ class TFLiteModel:
             raise EdgeSRError(f"--threads must be from 1 to {MAX_THREADS} (4 per CPU core here), not {threads}")
         self.name = self.path.name
         self.metadata, self.scale = _metadata_and_scale(self.path, scale)
+        warning = parity_warning(self.metadata)
+        if warning:
+            print(f"warning: {self.name} {warning}", file=sys.stderr)
         resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
             self._interpreter = Interpreter(

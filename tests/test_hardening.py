@@ -441,3 +441,34 @@ def test_a_wrong_scale_is_refused_before_any_image_is_allocated(tflite, photos, 
 def test_upscale_threads_are_bounded(tflite, photos, tmp_path, threads):
     result = _upscale(tflite, photos, "--out", tmp_path / "out", "--threads", threads)
     assert_one_error(result, f"--threads must be from 1 to {4 * os.cpu_count()}", f"not {threads}")
+
+
+# --- 8: the int8 parity gate ---------------------------------------------------------------------------------
+
+
+def test_an_int8_file_that_fails_parity_is_written_only_with_force(
+    tmp_path, tiny_model, train_folder, val_folder, monkeypatch, capsys
+):
+    """No file lands at --out when the gate fails (a file already there is kept); --force writes it, its sidecar
+    says so, and loading it warns."""
+    from test_int8_export import calibrate
+
+    import edge_sr.export
+    from edge_sr.convert import main as convert
+    from edge_sr.export import read_metadata
+    from edge_sr.runtime import TFLiteModel
+
+    calibrate(tmp_path / "run", tiny_model, train_folder, val_folder, 8)
+    monkeypatch.setattr(edge_sr.export, "PARITY_MAX_DPSNR", -1.0)  # every file fails the gate
+    out = tmp_path / "model.tflite"
+    out.write_bytes(b"the user's file")
+    with pytest.raises(EdgeSRError, match=r"model.tflite was not written; pass --force"):
+        convert([str(tmp_path / "run"), "--int8", "--out", str(out)])
+    assert out.read_bytes() == b"the user's file"
+    assert not list(tmp_path.glob("*unchecked*")) and not (tmp_path / "model.tflite.json").exists()
+
+    convert([str(tmp_path / "run"), "--int8", "--out", str(out), "--force"])
+    assert "written only because of --force" in capsys.readouterr().out
+    assert read_metadata(out)["parity"] == {"ok": False, "delta_psnr": pytest.approx(0, abs=0.1), "limit": -1.0}
+    TFLiteModel(out)
+    assert "warning: model.tflite failed its parity check" in capsys.readouterr().err

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+from edge_sr import native_logs_silenced
 from edge_sr.errors import EdgeSRError
 from edge_sr.export import parity_warning, read_metadata, sidecar_path
 from edge_sr.upscalers import to_uint8
@@ -42,9 +43,10 @@ class TFLiteModel:
             print(f"warning: {self.name} {warning}", file=sys.stderr)
         resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
-            self._interpreter = Interpreter(
-                model_path=str(self.path), num_threads=threads, experimental_op_resolver_type=resolver
-            )
+            with native_logs_silenced():
+                self._interpreter = Interpreter(
+                    model_path=str(self.path), num_threads=threads, experimental_op_resolver_type=resolver
+                )
         except ValueError as error:
             raise EdgeSRError(f"{self.path} is not a valid TFLite model ({error}); re-export it") from None
         self._input, self._output = self._check_signature()
@@ -88,7 +90,8 @@ class TFLiteModel:
 
     def _prepare(self):
         try:
-            self._interpreter.allocate_tensors()
+            with native_logs_silenced():
+                self._interpreter.allocate_tensors()
         except RuntimeError as error:
             reason = str(error).strip().splitlines()[0]
             if "custom op" in reason:

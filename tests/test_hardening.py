@@ -7,6 +7,7 @@ Each case feeds a CLI (as a user would) or a loader a bad input and checks the o
 import hashlib
 import json
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -15,6 +16,9 @@ import pytest
 from conftest import TINY, run_module
 
 from edge_sr import EdgeSRError
+
+# TensorFlow's start-up lines (absl's "I0000 00:00:..." format, the oneDNN notice, cuInit, tf.data's NodeDef errors)
+TENSORFLOW_NOISE = r"^[IWEF]\d{4} |^WARNING: All log messages before absl|oneDNN|cuInit|use_unbounded_threadpool"
 
 
 def checksums(*folders):
@@ -268,6 +272,7 @@ def finished_run(tmp_path, tiny_model, train_folder, val_folder):
     run_dir = tmp_path / "run"
     result = _train(run_dir, tiny_model, train_folder, val_folder, "--iterations", 2, "--bits", 4)
     assert result.returncode == 0, result.stderr
+    assert not re.search(TENSORFLOW_NOISE, result.stderr, re.MULTILINE), result.stderr  # issue #19
     return run_dir
 
 
@@ -472,3 +477,13 @@ def test_an_int8_file_that_fails_parity_is_written_only_with_force(
     assert read_metadata(out)["parity"] == {"ok": False, "delta_psnr": pytest.approx(0, abs=0.1), "limit": -1.0}
     TFLiteModel(out)
     assert "warning: model.tflite failed its parity check" in capsys.readouterr().err
+
+
+# --- issue #19: TensorFlow's start-up noise ------------------------------------------------------------------
+
+
+def test_tensorflow_start_up_lines_are_silent_unless_asked_for():
+    quiet = run_module("edge_sr.zoo", "list")
+    assert quiet.returncode == 0 and not re.search(TENSORFLOW_NOISE, quiet.stderr, re.MULTILINE), quiet.stderr
+    verbose = run_module("edge_sr.zoo", "list", env={"EDGE_SR_VERBOSE": "1"})
+    assert verbose.returncode == 0 and re.search(TENSORFLOW_NOISE, verbose.stderr, re.MULTILINE), verbose.stderr

@@ -136,6 +136,7 @@ def resumable_run(run_dir, kind, iterations=None):
     run = read_run(run_dir)
     if run.get("kind") != kind:
         raise EdgeSRError(f"{run_dir} is a {run.get('kind')} run: resume it with python -m edge_sr.{run.get('kind')}")
+    read_history(run_dir)  # a damaged history is refused here, before run.json is rewritten
     if iterations is not None:
         run[kind]["iterations"] = iterations
     return run

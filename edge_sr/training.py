@@ -354,14 +354,17 @@ def fit(
     if resume:
         if manager.latest_checkpoint is None:
             raise EdgeSRError(f"nothing to resume in {run_dir}: it has no checkpoint")
+        history = read_history(run_dir)  # before the restore: a refused restore warns of it at exit
+        restored = manager.checkpoint.restore(manager.latest_checkpoint)
         try:
-            manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            restored.assert_existing_objects_matched()
         except AssertionError:
+            restored.expect_partial()  # no "unrestored values" warnings after the error line
             raise EdgeSRError(
                 f"the checkpoint in {run_dir} does not fit the model its {RUN_FILE} describes; start a new run in "
                 "another --run-dir"
             ) from None
-        write_history(run_dir, [e for e in read_history(run_dir) if e["step"] < trainer.current_step])
+        write_history(run_dir, [e for e in history if e["step"] < trainer.current_step])
     elif manager.latest_checkpoint is not None:
         raise EdgeSRError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir")
     start = trainer.current_step

@@ -68,11 +68,11 @@ def load_model(path):
         raise EdgeSRError(f"{path}: no such model file")
     if not zipfile.is_zipfile(path):
         raise EdgeSRError(f"{path} is not a .keras (zip) file; save the model with models_tf.save_model or tf_keras")
-    try:
+    try:  # zipfile raises NotImplementedError for a damaged version or compression field
         with zipfile.ZipFile(path) as archive:
             metadata = json.loads(archive.read("metadata.json"))
             config = json.loads(archive.read(CONFIG_ENTRY)) if CONFIG_ENTRY in archive.namelist() else None
-    except (KeyError, ValueError, OSError, zipfile.BadZipFile) as error:
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile, NotImplementedError) as error:
         raise EdgeSRError(f"{path} is a damaged .keras file ({error}); save the model again") from None
     version = str(metadata.get("keras_version", "")) if isinstance(metadata, dict) else ""
     if not version.startswith("2."):

@@ -487,3 +487,53 @@ def test_tensorflow_start_up_lines_are_silent_unless_asked_for():
     assert quiet.returncode == 0 and not re.search(TENSORFLOW_NOISE, quiet.stderr, re.MULTILINE), quiet.stderr
     verbose = run_module("edge_sr.zoo", "list", env={"EDGE_SR_VERBOSE": "1"})
     assert verbose.returncode == 0 and re.search(TENSORFLOW_NOISE, verbose.stderr, re.MULTILINE), verbose.stderr
+
+
+# --- fuzz: damaged files reach the loaders ---------------------------------------------------------------------
+
+
+def _damaged(data, rng):
+    """`data` cut short at a random length, or with 1 to 8 random bytes replaced."""
+    if rng.random() < 0.5:
+        return data[: int(rng.integers(0, len(data)))]
+    data = bytearray(data)
+    for position in rng.integers(0, len(data), int(rng.integers(1, 9))):
+        data[position] = int(rng.integers(0, 256))
+    return bytes(data)
+
+
+def test_fuzzed_files_give_edge_sr_errors_only(tmp_path, photo, tiny_model, tflite):
+    """Random truncations and byte flips of real files (PNG, JPEG, .keras, a .tflite sidecar, a TF.js model.json
+    and shard, a .pth): every loader either reads the file or raises EdgeSRError, never anything else."""
+    from converters.idealo import load_idealo
+    from converters.pytorch import load_torch_checkpoint
+    from edge_sr.data import read_picture, write_image
+    from edge_sr.export import read_metadata, sidecar_path
+    from models_tf import load_model
+
+    write_image(tmp_path / "photo.png", photo[:48, :48])
+    write_image(tmp_path / "photo.jpg", photo[:48, :48])
+    model_json, manifest = _tfjs_model(tmp_path / "tfjs", quantize=True)
+    shard = tmp_path / "tfjs" / manifest["weightsManifest"][0]["paths"][0]
+    bare = tmp_path / "bare.tflite"  # only its sidecar is read
+    cases = [  # (file to damage, where the damaged copy goes, loader, cases)
+        (tmp_path / "photo.png", tmp_path / "fuzz.png", read_picture, 150),
+        (tmp_path / "photo.jpg", tmp_path / "fuzz.jpg", read_picture, 100),
+        (sidecar_path(tflite), sidecar_path(bare), lambda _: read_metadata(bare), 100),
+        (tiny_model, tmp_path / "fuzz.keras", load_model, 60),
+        (model_json, tmp_path / "tfjs" / "fuzz.json", load_idealo, 40),
+        (shard, shard, lambda _: load_idealo(model_json), 40),
+    ]  # fmt: skip
+    torch = pytest.importorskip("torch")
+    torch.save({"weight": torch.ones(4, 4)}, tmp_path / "real.pth")
+    cases.append((tmp_path / "real.pth", tmp_path / "fuzz.pth", load_torch_checkpoint, 30))
+    rng = np.random.default_rng(0)
+    for source, target, load, count in cases:
+        original = source.read_bytes()
+        for _ in range(count):
+            target.write_bytes(_damaged(original, rng))
+            try:
+                load(target)
+            except EdgeSRError:
+                pass
+        target.write_bytes(original)

@@ -35,8 +35,8 @@ def write_run(run_dir, info):
             )
     elif others:
         raise EdgeSRError(
-            f"{run_dir} is not empty ({', '.join(others[:3])}...) and holds no edge_sr run; choose an empty or new "
-            "--run-dir"
+            f"{run_dir} is not empty ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}) and holds no "
+            "edge_sr run; choose an empty or new --run-dir"
         )
     write_json(run_dir / RUN_FILE, info)
 

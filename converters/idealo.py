@@ -33,6 +33,13 @@ def _layers(topology):
 
 def isr_rdn_config(topology):
     """Arguments of `build_isr_rdn` that reproduce an idealo RDN topology (a parsed model JSON)."""
+    try:
+        return _isr_rdn_config(topology)
+    except (KeyError, TypeError, IndexError, ValueError, AttributeError) as error:
+        raise EdgeSRError(f"the idealo topology is damaged ({error!r}); re-export the model") from None
+
+
+def _isr_rdn_config(topology):
     layers = {layer["config"]["name"]: layer for layer in _layers(topology)}
     missing = [name for name in ("F_m1", "F_1_1", "UPN3", "SR") if name not in layers]
     if missing:
@@ -72,35 +79,92 @@ def _text(value):
 
 def read_h5(path):
     """(topology or None, {layer/weight: array}) from a Keras 2 save (`model.save` or `save_weights`)."""
-    with h5py.File(path, "r") as f:
-        topology = json.loads(f.attrs["model_config"]) if "model_config" in f.attrs else None
-        group = f["model_weights"] if "model_weights" in f else f
-        weights = {}
-        for layer in map(_text, group.attrs["layer_names"]):
-            for name in map(_text, group[layer].attrs["weight_names"]):
-                weights[_key(layer, name)] = group[layer][name][()]
+    try:
+        with h5py.File(path, "r") as f:
+            topology = json.loads(f.attrs["model_config"]) if "model_config" in f.attrs else None
+            group = f["model_weights"] if "model_weights" in f else f
+            weights = {}
+            for layer in map(_text, group.attrs["layer_names"]):
+                for name in map(_text, group[layer].attrs["weight_names"]):
+                    weights[_key(layer, name)] = np.asarray(group[layer][name][()], dtype=np.float32)
+    except (OSError, KeyError, ValueError, TypeError) as error:
+        raise EdgeSRError(f"{path} is not a readable Keras 2 .h5 save ({error}); is it damaged?") from None
     return topology, weights
 
 
-def read_tfjs(model_json):
-    """(topology, {layer/weight: array}) from a TF.js layers-model; shards are read beside `model_json`."""
-    model_json = Path(model_json)
-    manifest = json.loads(model_json.read_text())
-    weights = {}
-    for group in manifest.get("weightsManifest", []):
-        buffer = b"".join((model_json.parent / shard).read_bytes() for shard in group["paths"])
-        offset = 0
-        for spec in group["weights"]:
+# What a TF.js manifest may declare: stored dtypes (plain or quantized) and the float they stand for.
+_TFJS_DTYPES = ("float32",)
+_TFJS_QUANT_DTYPES = ("uint8", "uint16", "float16")
+
+
+def _weight_specs(model_json, group):
+    """(shard paths, [(name, stored dtype, shape, quantization)]) of one manifest group, every field checked."""
+    try:
+        paths, specs = group["paths"], group["weights"]
+        checked = []
+        for spec in specs:
             quantization = spec.get("quantization")
-            stored = np.dtype(quantization["dtype"] if quantization else spec["dtype"])
-            count = math.prod(spec["shape"])
-            if offset + count * stored.itemsize > len(buffer):
-                raise EdgeSRError(f"{model_json}: the shards end before weight {spec['name']}; are files missing?")
+            stored = quantization["dtype"] if quantization else spec["dtype"]
+            shape = spec["shape"]
+            if spec["dtype"] not in _TFJS_DTYPES or stored not in (*_TFJS_DTYPES, *_TFJS_QUANT_DTYPES):
+                raise ValueError(f"weight {spec['name']} has dtype {stored}")
+            if "/" not in spec["name"]:
+                raise ValueError(f"weight {spec['name']} is not named LAYER/WEIGHT")
+            if not all(isinstance(n, int) and n >= 0 for n in shape):
+                raise ValueError(f"weight {spec['name']} has shape {shape}")
+            if quantization and stored in _AFFINE_QUANT_DTYPES:
+                quantization = {"min": float(quantization["min"]), "scale": float(quantization["scale"])}
+            checked.append((str(spec["name"]), np.dtype(stored), [int(n) for n in shape], quantization))
+        if not all(isinstance(path, str) for path in paths):
+            raise ValueError("a shard path is not a string")
+    except (KeyError, TypeError, ValueError) as error:
+        raise EdgeSRError(f"{model_json}: not a valid TF.js weights manifest ({error!r}); re-export it") from None
+    return paths, checked
+
+
+def _shard(model_json, name):
+    """A shard file inside the model's folder, as a regular file: no absolute path, `..`, link out or device."""
+    folder = model_json.parent.resolve()
+    path = (folder / name).resolve()
+    if Path(name).is_absolute() or ".." in Path(name).parts or not path.is_relative_to(folder):
+        raise EdgeSRError(f"{model_json}: shard {name!r} lies outside the model's folder; shards must sit beside it")
+    if not path.is_file():
+        raise EdgeSRError(f"{model_json}: shard {name} is missing or not a regular file; copy every shard beside it")
+    return path
+
+
+def read_tfjs(model_json):
+    """(topology, {layer/weight: array}) from a TF.js layers-model; shards are read beside `model_json`.
+
+    Shards must lie in the model's folder and together hold exactly the bytes the manifest declares; this is
+    checked before any of them is read.
+    """
+    model_json = Path(model_json)
+    try:
+        manifest = json.loads(model_json.read_text())
+        groups = manifest.get("weightsManifest", [])
+    except (OSError, ValueError, AttributeError) as error:
+        raise EdgeSRError(f"{model_json} is not a TF.js model.json ({error}); re-export it") from None
+    weights = {}
+    for group in groups:
+        paths, specs = _weight_specs(model_json, group)
+        shards = [_shard(model_json, name) for name in paths]
+        size = sum(path.stat().st_size for path in shards)
+        needed = sum(stored.itemsize * math.prod(shape) for _, stored, shape, _ in specs)
+        if size != needed:
+            raise EdgeSRError(
+                f"{model_json}: its shards hold {size} bytes but its manifest declares {needed}; are files missing or "
+                "from another model?"
+            )
+        buffer = b"".join(path.read_bytes() for path in shards)
+        offset = 0
+        for name, stored, shape, quantization in specs:
+            count = math.prod(shape)
             values = np.frombuffer(buffer, stored, count, offset)
             offset += count * stored.itemsize
-            if quantization and quantization["dtype"] in _AFFINE_QUANT_DTYPES:
+            if quantization and stored.name in _AFFINE_QUANT_DTYPES:
                 values = quantization["min"] + quantization["scale"] * values.astype(np.float64)
-            weights[_key(*spec["name"].split("/")[-2:])] = values.astype(spec["dtype"]).reshape(spec["shape"])
+            weights[_key(*name.split("/")[-2:])] = values.astype(np.float32).reshape(shape)
     return manifest, weights
 
 
@@ -118,7 +182,10 @@ def load_idealo(path):
         topology, weights = read_h5(path)
         sibling = path.with_name("model.json")
         if topology is None and sibling.is_file():
-            topology = json.loads(sibling.read_text())
+            try:
+                topology = json.loads(sibling.read_text())
+            except (OSError, ValueError) as error:
+                raise EdgeSRError(f"{sibling} is not valid JSON ({error}); put idealo's model.json there") from None
         if topology is None:
             raise EdgeSRError(f"{path} holds weights only; put idealo's model.json beside it for the topology")
     else:

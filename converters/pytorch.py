@@ -77,6 +77,8 @@ def port_weight(variable, state, key, hook=None):
         raise EdgeSRError(
             f"{key} has shape {state[key].shape}, which does not fit {variable.name} {tuple(variable.shape)}"
         )
+    if not np.all(np.isfinite(value)):
+        raise EdgeSRError(f"{key} holds NaN or infinite values: the weights file is damaged; get a good copy")
     return value
 
 

@@ -19,8 +19,8 @@ def evaluate_dataset(upscaler, folder, scale, y_channel=True, save_dir=None, sho
         sr = upscaler(lr)
         if sr.shape != hr.shape:
             raise EdgeSRError(
-                f"{upscaler.name} turned a {lr.shape[1]}×{lr.shape[0]} image into {sr.shape[1]}×{sr.shape[0]}, "
-                f"expected {hr.shape[1]}×{hr.shape[0]}: is it a ×{scale} model?"
+                f"{upscaler.name} turned an LR image of shape {lr.shape} into {sr.shape}, expected {hr.shape}: is it "
+                f"a ×{scale} model?"
             )
         if save_dir is not None:
             write_image(Path(save_dir) / dataset.name / f"x{scale}" / f"{name}.png", sr)

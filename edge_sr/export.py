@@ -20,6 +20,8 @@ The sidecar `model.tflite.json` beside `model.tflite` holds:
     tile              the fixed input size (square), or null when the model takes any H×W
     io                the input/output tensor type: float32 | uint8 | int8
     source            what was exported (zoo:NAME, a .keras file)
+    parity            only in an int8 file written with --force although it failed its parity check:
+                      {"ok": false, "delta_psnr": ΔPSNR against its fake-quant reference, "limit": the allowed |Δ|}
 """
 
 import json
@@ -414,6 +416,42 @@ def export_int8(run_dir, path, io="uint8", tile=None, calibration=None):
     )
     write_tflite(path, content, metadata)
     return metadata, deployed
+
+
+def export_int8_checked(run_dir, path, val, io="uint8", tile=None, force=False):
+    """`export_int8` gated by `check_parity` on the benchmark folder `val`: returns (metadata, parity).
+
+    The file is exported and checked under a temporary name beside `path`, and moved to `path` only if it passes;
+    with `force` a failing file is moved there too, its sidecar recording the failure (which the tools warn of).
+    """
+    path = check_tflite_path(path)
+    trial = path.with_name(f".{path.stem}.unchecked.tflite")
+    try:
+        metadata, deployed = export_int8(run_dir, trial, io=io, tile=tile)
+        parity = check_parity(deployed, trial, val, metadata["scale"])
+        if not parity["ok"]:
+            if not force:
+                raise EdgeSRError(
+                    f"the int8 file scores {parity['delta_psnr']:+.3f} dB off its fake-quant reference (the limit is "
+                    f"±{PARITY_MAX_DPSNR} dB), so {path} was not written; pass --force to write it anyway"
+                )
+            metadata["parity"] = {"ok": False, "delta_psnr": parity["delta_psnr"], "limit": PARITY_MAX_DPSNR}
+        write_tflite(path, trial.read_bytes(), metadata)
+    finally:
+        trial.unlink(missing_ok=True)
+        sidecar_path(trial).unlink(missing_ok=True)
+    return metadata, parity
+
+
+def parity_warning(metadata):
+    """The warning a tool prints for a file written although it failed its parity check, or None."""
+    parity = (metadata or {}).get("parity")
+    if not isinstance(parity, dict) or parity.get("ok") is not False:
+        return None
+    return (
+        f"failed its parity check when exported (ΔPSNR {parity.get('delta_psnr')} dB against its reference, limit "
+        f"±{parity.get('limit')} dB) and was written with --force: its results are not its run's; do not ship it"
+    )
 
 
 def check_parity(deployed, path, folder, scale):

@@ -19,7 +19,40 @@ RUN_FILE = "run.json"
 
 
 def write_run(run_dir, info):
-    write_json(Path(run_dir) / RUN_FILE, info)
+    """Write run.json into a new or empty `run_dir`, or over the same run (a resume, which may set a new end).
+
+    Anything else is refused before a byte is written: a folder of other files, or another run (a different
+    method, bits, model, data...), unless that run never got further than its run.json.
+    """
+    run_dir = Path(run_dir)
+    others = sorted(path.name for path in run_dir.iterdir() if path.name != RUN_FILE) if run_dir.is_dir() else []
+    if (run_dir / RUN_FILE).is_file():
+        differences = _differences(read_run(run_dir), info)
+        if differences and others:
+            raise EdgeSRError(
+                f"{run_dir} holds another run (its {', '.join(differences)} differ); continue it with --resume and "
+                "its own settings, or choose another --run-dir"
+            )
+    elif others:
+        raise EdgeSRError(
+            f"{run_dir} is not empty ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}) and holds no "
+            "edge_sr run; choose an empty or new --run-dir"
+        )
+    write_json(run_dir / RUN_FILE, info)
+
+
+def _differences(held, info):
+    """The settings in which two runs differ, the end (`iterations`) aside: a resumed run may move it."""
+
+    def settings(run):
+        flat = {key: value for key, value in run.items() if not isinstance(value, dict)}
+        for section, entries in run.items():
+            if isinstance(entries, dict):
+                flat.update({f"{section}.{key}": value for key, value in entries.items() if key != "iterations"})
+        return json.loads(json.dumps(flat))  # tuples and lists compare equal
+
+    held, info = settings(held), settings(info)
+    return sorted(key for key in held.keys() | info.keys() if held.get(key) != info.get(key))
 
 
 def read_run(run_dir):
@@ -53,8 +86,21 @@ def restore_best(run_dir, model):
 
 
 def read_history(run_dir):
+    """The loss history; a last line cut short (the run was killed while writing it) is dropped."""
     path = Path(run_dir) / "history.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+    lines = path.read_text().splitlines() if path.is_file() else []
+    entries = []
+    for number, line in enumerate(lines, 1):
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):
+                break
+            entry = None
+        if not isinstance(entry, dict) or not isinstance(entry.get("step"), int):
+            raise EdgeSRError(f"{path} line {number} is not a step's losses; remove that line and resume again")
+        entries.append(entry)
+    return entries
 
 
 def write_history(run_dir, entries):
@@ -91,7 +137,8 @@ def resumable_run(run_dir, kind, iterations=None):
     run = read_run(run_dir)
     if run.get("kind") != kind:
         raise EdgeSRError(f"{run_dir} is a {run.get('kind')} run: resume it with python -m edge_sr.{run.get('kind')}")
-    if iterations:
+    read_history(run_dir)  # a damaged history is refused here, before run.json is rewritten
+    if iterations is not None:
         run[kind]["iterations"] = iterations
     return run
 

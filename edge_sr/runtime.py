@@ -4,16 +4,22 @@ that blends overlapping tiles without seams, for images of any size in bounded m
 Only numpy and ai_edge_litert are needed here (no TensorFlow), so upscaling starts fast.
 """
 
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+from edge_sr import native_logs_silenced
 from edge_sr.errors import EdgeSRError
-from edge_sr.export import read_metadata, sidecar_path
+from edge_sr.export import parity_warning, read_metadata, sidecar_path
 from edge_sr.upscalers import to_uint8
 
 DEFAULT_OVERLAP = 32  # LR pixels shared by neighbouring tiles (at most a quarter of the tile)
+MIN_TILE = 16  # LR pixels: in a smaller tile the network sees mostly the tile's edges, not the image
+MIN_IMAGE = 4  # LR pixels a side: a smaller image is mostly border to a network of 3×3 convolutions
+MAX_THREADS = 4 * (os.cpu_count() or 1)  # more threads than this only add overhead (and LiteRT crashes at 100000)
 
 
 class TFLiteModel:
@@ -28,15 +34,19 @@ class TFLiteModel:
         self.path = Path(path)
         if not self.path.is_file():
             raise EdgeSRError(f"model file not found: {self.path}")
-        if threads < 1:
-            raise EdgeSRError(f"LiteRT needs at least 1 thread, not {threads}")
+        if not 1 <= threads <= MAX_THREADS:
+            raise EdgeSRError(f"--threads must be from 1 to {MAX_THREADS} (4 per CPU core here), not {threads}")
         self.name = self.path.name
         self.metadata, self.scale = _metadata_and_scale(self.path, scale)
+        warning = parity_warning(self.metadata)
+        if warning:
+            print(f"warning: {self.name} {warning}", file=sys.stderr)
         resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
-            self._interpreter = Interpreter(
-                model_path=str(self.path), num_threads=threads, experimental_op_resolver_type=resolver
-            )
+            with native_logs_silenced():
+                self._interpreter = Interpreter(
+                    model_path=str(self.path), num_threads=threads, experimental_op_resolver_type=resolver
+                )
         except ValueError as error:
             raise EdgeSRError(f"{self.path} is not a valid TFLite model ({error}); re-export it") from None
         self._input, self._output = self._check_signature()
@@ -44,6 +54,8 @@ class TFLiteModel:
         self.input_size = tuple(int(n) for n in self._input["shape"][1:3]) if fixed else None
         self._shape = tuple(self._input["shape"])
         self._prepare()
+        if self.input_size is None:  # prove the scale on a small image before an image's SR is allocated with it
+            self(np.zeros((MIN_TILE, MIN_TILE, 3), np.uint8))
 
     def _check_signature(self):
         inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
@@ -78,7 +90,8 @@ class TFLiteModel:
 
     def _prepare(self):
         try:
-            self._interpreter.allocate_tensors()
+            with native_logs_silenced():
+                self._interpreter.allocate_tensors()
         except RuntimeError as error:
             reason = str(error).strip().splitlines()[0]
             if "custom op" in reason:
@@ -152,6 +165,8 @@ def tiling(model, tile=None, overlap=None):
     given (`model` None: a Keras reference run as such a file runs); `overlap` defaults to DEFAULT_OVERLAP, at
     most a quarter of the tile."""
     tile = None if tile is None else _tile_shape(tile)
+    if tile is not None and min(tile) < MIN_TILE and (model is None or model.input_size is None):
+        raise EdgeSRError(f"a tile must be at least {MIN_TILE} pixels a side, not {tile[1]}×{tile[0]}; or 0 for none")
     if model is not None and model.input_size is not None:
         if tile is not None and tile != model.input_size:
             raise EdgeSRError(
@@ -170,6 +185,11 @@ def tiling(model, tile=None, overlap=None):
 def upscale(model, image, tile=None, overlap=None):
     """uint8 SR of an H×W×3 image with a TFLiteModel, whole or tile by tile (see `tiling`)."""
     tile, overlap = tiling(model, tile, overlap)
+    if min(np.shape(image)[:2]) < MIN_IMAGE:
+        raise EdgeSRError(
+            f"a {np.shape(image)[1]}×{np.shape(image)[0]} image is too small to upscale; super-resolution needs at "
+            f"least {MIN_IMAGE}×{MIN_IMAGE} pixels"
+        )
     if tile is None:
         return to_uint8(model(image))
     fixed = model.input_size is not None

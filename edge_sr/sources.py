@@ -48,7 +48,18 @@ def load_source_model(spec, scale=None):
             f"unknown model {spec!r}; use zoo:NAME, a .keras/.pt/.pth/.h5 file, a run directory or a preset "
             f"({', '.join(preset_names())})"
         )
+    _check_image_model(model, spec)
     model_scale = getattr(model, "edge_sr_config", {}).get("scale")
     if scale is not None and model_scale is not None and model_scale != scale:
         raise EdgeSRError(f"{spec} is a ×{model_scale} model, not ×{scale}; use --scale {model_scale}")
     return model
+
+
+def _check_image_model(model, spec):
+    """An SR model maps one RGB image [1, H, W, 3] to one; anything else (a classifier, ...) is refused here."""
+    shapes = [tuple(tensor.shape) for tensor in (*model.inputs, *model.outputs)]
+    if len(model.inputs) != 1 or len(model.outputs) != 1 or any(len(s) != 4 or s[3] != 3 for s in shapes):
+        raise EdgeSRError(
+            f"{spec} maps {shapes[: len(model.inputs)]} to {shapes[len(model.inputs) :]}, not one RGB image "
+            "[N, H, W, 3] to another: it is not a super-resolution model"
+        )

@@ -80,7 +80,7 @@ def _new_run(args):
         method=args.method,
         bits=args.bits,
         placement=args.placement,
-        iterations=args.iterations or TrainConfig.iterations,
+        iterations=TrainConfig.iterations if args.iterations is None else args.iterations,
         batch_size=args.batch_size,
         hr_patch=args.patch,
         learning_rate=args.lr,

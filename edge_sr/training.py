@@ -39,7 +39,7 @@ from edge_sr.quant.placement import default_weight_grid, quantize_model, quantiz
 from edge_sr.quant.quantizer import WEIGHT_GRIDS, UniformQuantizer, check_bits, fake_quant, observe_quantizers
 from edge_sr.quant.range_optimizer import LogBoundAdam
 from edge_sr.quant.ranges import initialize_ranges, initialize_tfmot_ranges
-from edge_sr.rundir import append_history, best_psnr, read_history, save_best, write_history, write_run
+from edge_sr.rundir import RUN_FILE, append_history, best_psnr, read_history, save_best, write_history, write_run
 
 # What each method sets; for the `uniform` scheme `mismatch` and `clip_correction` can be overridden (the paper's
 # ablations). pams: PAMS's quantizers (no SKT distillation loss); tfmot8: tfmot's default 8-bit QAT.
@@ -84,12 +84,13 @@ class TrainConfig:
             raise EdgeSRError(f"unknown method {self.method!r}; choose one of: {', '.join(METHODS)}")
         defaults = METHODS[self.method]
         config = TrainConfig(**asdict(self))
-        config.mismatch = config.mismatch or defaults["mismatch"]
+        config.mismatch = defaults["mismatch"] if config.mismatch is None else config.mismatch
         if config.clip_correction is None:
             config.clip_correction = defaults["clip_correction"]
         if config.lambda_m is None:
             config.lambda_m = 1e-6 if "rdn" in arch else 1e-5
-        config.hr_patch = config.hr_patch or DEFAULT_HR_PATCH.get(scale, 48 * scale)
+        if config.hr_patch is None:
+            config.hr_patch = DEFAULT_HR_PATCH.get(scale, 48 * scale)
         if config.mismatch not in MISMATCH_MODES:
             raise EdgeSRError(f"unknown mismatch mode {config.mismatch!r}; choose one of: {', '.join(MISMATCH_MODES)}")
         if config.cosine not in COSINE_MODES:
@@ -101,7 +102,8 @@ class TrainConfig:
                 "a per-tensor cosine weighs each tensor's ∇L_M apart, which needs both gradients at every step: "
                 "pass --similarity-every 1 with --cosine per-tensor"
             )
-        config.bits = config.bits or (8 if defaults["scheme"] == "tfmot8" else 4)
+        if config.bits is None:
+            config.bits = 8 if defaults["scheme"] == "tfmot8" else 4
         if defaults["scheme"]:
             check_bits(config.bits)
         if defaults["scheme"] == "tfmot8" and config.bits != 8:
@@ -123,7 +125,7 @@ class TrainConfig:
                 f"--method {config.method} takes no mismatch loss or clip correction (they need edge_sr's uniform "
                 "quantizers: odm or minmax)"
             )
-        for name in ("iterations", "batch_size", "halve_every", "similarity_every"):
+        for name in ("iterations", "batch_size", "hr_patch", "halve_every", "similarity_every"):
             if getattr(config, name) < 1:
                 raise EdgeSRError(f"{name} must be at least 1, got {getattr(config, name)}")
         return config
@@ -383,12 +385,24 @@ def fit(
     stops the run with an error naming the ranges that collapsed; the last good checkpoint stays the latest.
     """
     config, run_dir = trainer.config, Path(run_dir)
+    for name, every in (("--validate-every", validate_every), ("--checkpoint-every", checkpoint_every)):
+        if every < 1:
+            raise EdgeSRError(f"{name} must be at least 1 step, not {every}")
     manager = tf.train.CheckpointManager(trainer.checkpoint(), str(run_dir / "checkpoints"), max_to_keep=2)
     if resume:
         if manager.latest_checkpoint is None:
             raise EdgeSRError(f"nothing to resume in {run_dir}: it has no checkpoint")
-        manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        write_history(run_dir, [e for e in read_history(run_dir) if e["step"] < trainer.current_step])
+        history = read_history(run_dir)  # before the restore: a refused restore warns of it at exit
+        restored = manager.checkpoint.restore(manager.latest_checkpoint)
+        try:
+            restored.assert_existing_objects_matched()
+        except AssertionError:
+            restored.expect_partial()  # no "unrestored values" warnings after the error line
+            raise EdgeSRError(
+                f"the checkpoint in {run_dir} does not fit the model its {RUN_FILE} describes; start a new run in "
+                "another --run-dir"
+            ) from None
+        write_history(run_dir, [e for e in history if e["step"] < trainer.current_step])
     elif manager.latest_checkpoint is not None:
         raise EdgeSRError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir")
     start = trainer.current_step

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from edge_sr.atomic import make_folder
 from edge_sr.data import imresize, list_images, read_picture, write_image
 from edge_sr.errors import EdgeSRError, run_cli
 from edge_sr.progress import progress
@@ -31,7 +32,13 @@ def collect_images(inputs):
 
 
 def output_paths(files, out_dir, scale):
-    """OUT/{stem}_x{scale}.png for each file; two inputs may not share an output."""
+    """OUT/{stem}_x{scale}.png for each file, OUT created; two inputs may not share an output, and OUT may not be
+    a folder of inputs (an original would be overwritten, or upscaled again by the next run)."""
+    beside = [path for path in files if path.parent.resolve() == Path(out_dir).resolve()]
+    if beside:
+        raise EdgeSRError(
+            f"--out {out_dir} is the folder of the input {beside[0]}; write the upscaled images to another folder"
+        )
     targets = {}
     for path in files:
         target = Path(out_dir) / f"{path.stem}_x{scale}.png"
@@ -40,6 +47,7 @@ def output_paths(files, out_dir, scale):
                 f"{targets[target]} and {path} would both be written to {target}; upscale them separately"
             )
         targets[target] = path
+    make_folder(out_dir)
     return list(targets)
 
 

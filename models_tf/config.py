@@ -58,12 +58,32 @@ def save_model(model, path):
 
 
 def load_model(path):
-    """Load a .keras file; its builder config, if saved by `save_model`, comes back as `model.edge_sr_config`."""
+    """Load a .keras file; its builder config, if saved by `save_model`, comes back as `model.edge_sr_config`.
+
+    Only the zip format, in Keras's safe mode, is read: anything else would go to Keras's legacy HDF5 loader,
+    which runs the Python code a Lambda layer carries.
+    """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise EdgeSRError(f"{path}: no such model file")
-    model = keras.models.load_model(path, compile=False)
-    with zipfile.ZipFile(path) as archive:
-        if CONFIG_ENTRY in archive.namelist():
-            model.edge_sr_config = json.loads(archive.read(CONFIG_ENTRY))
+    if not zipfile.is_zipfile(path):
+        raise EdgeSRError(f"{path} is not a .keras (zip) file; save the model with models_tf.save_model or tf_keras")
+    try:  # zipfile raises NotImplementedError for a damaged version or compression field
+        with zipfile.ZipFile(path) as archive:
+            metadata = json.loads(archive.read("metadata.json"))
+            config = json.loads(archive.read(CONFIG_ENTRY)) if CONFIG_ENTRY in archive.namelist() else None
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile, NotImplementedError) as error:
+        raise EdgeSRError(f"{path} is a damaged .keras file ({error}); save the model again") from None
+    version = str(metadata.get("keras_version", "")) if isinstance(metadata, dict) else ""
+    if not version.startswith("2."):
+        raise EdgeSRError(
+            f"{path} was saved by Keras {version or '(unknown version)'}; edge_sr reads tf_keras (Keras 2) .keras "
+            "files: save the model with tf_keras"
+        )
+    try:
+        model = keras.models.load_model(path, compile=False, safe_mode=True)
+    except Exception as error:  # Keras raises many types on a damaged or foreign archive (KeyError, TypeError, ...)
+        raise EdgeSRError(f"{path}: Keras cannot load it ({str(error)[:200]}); save the model again") from None
+    if config is not None:
+        model.edge_sr_config = config
     return model

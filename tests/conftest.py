@@ -48,10 +48,7 @@ def run_module(module, *args, env=None):
 
 
 def assert_clean_error(result, message):
-    """A CLI failure as users should see it: non-zero exit, no traceback, a last line `error: ...message...`.
-
-    (TensorFlow's CUDA stub may print its own start-up lines before ours; they cannot be silenced.)
-    """
+    """A CLI failure as users should see it: non-zero exit, no traceback, a last line `error: ...message...`."""
     assert result.returncode == 2, (result.returncode, result.stderr)
     assert "Traceback" not in result.stderr
     last_line = result.stderr.strip().splitlines()[-1]

@@ -52,7 +52,7 @@ def test_usage_errors_stop_before_any_work(model_path, tmp_path, photo):
         run_module("edge_sr.upscale", "--model", model_path, tmp_path / "empty", "--out", out), "no images"
     )
     bad_overlap = run_module(
-        "edge_sr.upscale", "--model", model_path, tmp_path / "a", "--out", out, "--tile", 8, "--overlap", 5
+        "edge_sr.upscale", "--model", model_path, tmp_path / "a", "--out", out, "--tile", 16, "--overlap", 9
     )
     assert_clean_error(bad_overlap, "overlap from 0 to half the tile")
     assert_clean_error(

@@ -5,6 +5,7 @@ Conversion rule (applied after the EXIF orientation):
   palette; CMYK, YCbCr, LAB and HSV go through Pillow's conversion to RGB.
 - 16-bit images (grayscale `I;16*`/`I`) keep their top 8 bits by rounding value / 257; Pillow already reduces
   16-bit RGB PNGs to 8 bits per channel. 32-bit float images are refused (their range is ambiguous).
+- A file of several frames (an animated GIF or PNG, a multi-page TIFF) is refused rather than cut to one frame.
 - An alpha channel (RGBA, LA, PA, or a palette/RGB transparency entry) is returned separately as H×W uint8 so
   `upscale` can resize it and put it back; the RGB under a transparent pixel is used as stored.
 """
@@ -51,9 +52,18 @@ def read_picture(path):
         raise EdgeSRError(f"image not found: {path}")
     try:
         with Image.open(path) as image:
+            frames = getattr(image, "n_frames", 1)
+            if frames > 1:
+                raise EdgeSRError(f"{path} holds {frames} frames (an animation or a multi-page file); save the one "
+                                  "to upscale as a PNG")  # fmt: skip
             image.load()  # decode now so a truncated file fails here, not later
             image = ImageOps.exif_transpose(image)
             rgb, alpha = _to_rgb_and_alpha(image)
+    except Image.DecompressionBombError:
+        raise EdgeSRError(
+            f"{path} declares more than {2 * Image.MAX_IMAGE_PIXELS} pixels, too many to decode safely; split or "
+            "downscale it first"
+        ) from None
     except UnidentifiedImageError:
         raise EdgeSRError(f"{path} is not an image Pillow can read (PNG, JPEG, BMP, TIFF, WebP)") from None
     except (OSError, SyntaxError, ValueError) as error:

@@ -51,6 +51,29 @@ def test_deploy_completion_quantizes_every_weight_and_tensor(photo):
     assert (image["lower"].numpy(), image["upper"].numpy()) == (0.0, 1.0)
 
 
+def test_gradients_cross_the_integer_arithmetic_of_the_deploy_reference(photo):
+    """The reference computes XNNPACK's requantisation, int32-grid biases and integer mean exactly, and passes
+    gradients through them as their float versions would (they were cut: 65 of this model's 133 variables, every
+    dense-block conv among them, got none). Training the graph the file computes needs them all."""
+    import tensorflow as tf
+
+    model = quantize_model(small_rdn(), 4)
+    batch = photo[None, 100:132, 100:132].astype(np.float32)
+    initialize_ranges(model, [batch], "minmax")
+    deployed, _ = deploy_model(model, [batch])
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.abs(deployed(batch) - tf.image.resize(batch, [64, 64])))
+    gradients = dict(zip([v.name for v in deployed.trainable_variables],
+                         tape.gradient(loss, deployed.trainable_variables), strict=True))  # fmt: skip
+    assert [name for name, g in gradients.items() if g is None] == []
+    reached = {name for name, g in gradients.items() if np.any(g.numpy())}
+    requantised = [f"LRLs_Concat/input_{i}_{bound}:0" for i in (0, 1) for bound in ("lower", "upper")]
+    assert set(requantised) <= reached  # the 8-bit ranges of the requantised copies
+    assert {"LFF_1/input_lower:0", "F_1_1/input_upper:0"} <= reached  # k-bit inputs read through a requantisation
+    kernels = [name for name in gradients if name.endswith("/kernel:0")]
+    assert kernels and set(kernels) <= reached  # every conv upstream of one
+
+
 def _run_int8_function(forward, spec, codes, path, variables=None):
     """`forward` (float in, fake quants inside) converted to an int8-in/int8-out TFLite file at `path` and run by
     LiteRT on the int8 `codes`; returns (output codes, input (scale, zero point), output (scale, zero point))."""

@@ -15,6 +15,7 @@ from edge_sr.quant.quantizer import (
     grid_step,
     integer_grid,
     simulating,
+    straight_through,
     xnnpack_mean,
     xnnpack_requantize,
 )
@@ -161,7 +162,7 @@ def integer_bias(bias, input_step, kernel_step):
     (per output channel). At 4 bits that grid is 256 times coarser than at 8: coarse enough to move 1 % of the
     outputs by a level, and at W4A4 one k-bit input that flips reaches most pixels downstream."""
     step = input_step * kernel_step
-    return tf.stop_gradient(tf.floor(bias / step + 0.5) * step)
+    return straight_through(tf.floor(bias / step + 0.5) * step, bias)
 
 
 def integer_layer_norm(norm, x, grid):

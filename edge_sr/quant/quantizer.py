@@ -116,12 +116,20 @@ def xnnpack_requantize(x, source_step, target, levels):
 
     M is exact only to 1/512 of itself: 0.2 % at W8A8 (ratios near 1), up to 3 % at W4A4 (ratios near 1/16), so
     the file's requantised values differ from a float requantisation's on a few percent of values. The integer
-    arithmetic is exact in float32 (|n · M| < 2^24), so ties round as the kernel rounds them."""
+    arithmetic is exact in float32 (|n · M| < 2^24), so ties round as the kernel rounds them.
+
+    The backward pass is the float requantisation's (a fake quant onto `target`), so x and the target range get
+    their gradients and the graph that computes what the file computes can be trained."""
     zero_point, step_out = _grid(*target, levels)
     multiplier = tf.round(256.0 * source_step / step_out)
     n = tf.floor(x / source_step + 0.5)
     q = tf.clip_by_value(tf.floor((n * multiplier + 128.0) / 256.0) + zero_point, 0.0, float(levels - 1))
-    return tf.stop_gradient(q * step_out - zero_point * step_out)
+    return straight_through(q * step_out - zero_point * step_out, fake_quant(x, *target, levels))
+
+
+def straight_through(exact, differentiable):
+    """`exact`'s value with `differentiable`'s gradient (the forward pass stays exactly `exact`)."""
+    return tf.stop_gradient(exact) + (differentiable - tf.stop_gradient(differentiable))
 
 
 def xnnpack_mean(x, grid):
@@ -131,7 +139,8 @@ def xnnpack_mean(x, grid):
     the normalised output where a token's features vary little.)"""
     zero_point, step = _grid(*grid, 256)
     codes = tf.floor(x / step + 0.5) + zero_point  # the parity of a code is that of the int8 value it is stored as
-    return tf.stop_gradient((tf.round(tf.reduce_mean(codes, -1, keepdims=True)) - zero_point) * step)
+    exact = (tf.round(tf.reduce_mean(codes, -1, keepdims=True)) - zero_point) * step
+    return straight_through(exact, tf.reduce_mean(x, -1, keepdims=True))
 
 
 def integer_grid(lower, upper, levels):

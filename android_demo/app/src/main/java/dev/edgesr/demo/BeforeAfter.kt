@@ -3,7 +3,7 @@ package dev.edgesr.demo
 import androidx.compose.foundation.Canvas
 import androidx.compose.foundation.Image
 import androidx.compose.foundation.background
-import androidx.compose.foundation.gestures.detectDragGestures
+import androidx.compose.foundation.gestures.detectHorizontalDragGestures
 import androidx.compose.foundation.gestures.detectTapGestures
 import androidx.compose.foundation.layout.Box
 import androidx.compose.foundation.layout.aspectRatio
@@ -17,7 +17,7 @@ import androidx.compose.runtime.getValue
 import androidx.compose.runtime.mutableFloatStateOf
 import androidx.compose.runtime.remember
 import androidx.compose.runtime.setValue
-import androidx.compose.ui.Alignment
+import androidx.compose.ui.AbsoluteAlignment
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.draw.clipToBounds
 import androidx.compose.ui.draw.drawWithContent
@@ -31,8 +31,10 @@ import androidx.compose.ui.layout.ContentScale
 import androidx.compose.ui.unit.dp
 
 /**
- * The upscaled picture left of a draggable divider, the input right of it, both filling the same box; drag or tap
- * to move the divider. [before] is drawn without smoothing so that its pixels show as they are.
+ * The upscaled picture left of a draggable divider, the input right of it, both filling the same box; drag
+ * sideways or tap to move the divider. [before] is drawn without smoothing so that its pixels show as they are.
+ * Left and right are absolute, as the picture is: the clip, the divider and the labels do not mirror in
+ * right-to-left layouts. Only horizontal drags are taken, so a vertical swipe still scrolls the screen.
  */
 @Composable
 fun BeforeAfter(
@@ -50,7 +52,10 @@ fun BeforeAfter(
             .clipToBounds()
             .pointerInput(Unit) { detectTapGestures { split = (it.x / size.width).coerceIn(0f, 1f) } }
             .pointerInput(Unit) {
-                detectDragGestures { change, _ -> split = (change.position.x / size.width).coerceIn(0f, 1f) }
+                detectHorizontalDragGestures { change, _ ->
+                    change.consume()
+                    split = (change.position.x / size.width).coerceIn(0f, 1f)
+                }
             },
     ) {
         Image(
@@ -72,8 +77,8 @@ fun BeforeAfter(
             val x = size.width * split
             drawLine(Color.White, Offset(x, 0f), Offset(x, size.height), strokeWidth = 2.dp.toPx())
         }
-        Label(afterLabel, Modifier.align(Alignment.TopStart))
-        Label(beforeLabel, Modifier.align(Alignment.TopEnd))
+        Label(afterLabel, Modifier.align(AbsoluteAlignment.TopLeft))
+        Label(beforeLabel, Modifier.align(AbsoluteAlignment.TopRight))
     }
 }
 

@@ -44,8 +44,9 @@ object Photos {
         if (bounds.outWidth <= 0 || bounds.outHeight <= 0) {
             throw IOException("Android cannot decode this file as an image (JPEG, PNG, WebP, HEIF, GIF or BMP)")
         }
+        // Decoders may round a subsampled side up (JPEG does), so the bound uses the rounded-up size.
         var sample = 1
-        while ((bounds.outWidth / sample).toLong() * (bounds.outHeight / sample) > maxPixels) {
+        while (ceilDiv(bounds.outWidth, sample).toLong() * ceilDiv(bounds.outHeight, sample) > maxPixels) {
             sample *= 2
         }
         val options = BitmapFactory.Options().apply {
@@ -74,6 +75,8 @@ object Photos {
         )
     }
 
+    private fun ceilDiv(size: Int, divisor: Int): Int = (size + divisor - 1) / divisor
+
     private fun exifOrientation(context: Context, uri: Uri): Int =
         try {
             context.contentResolver.openInputStream(uri)?.use {
@@ -88,7 +91,10 @@ object Photos {
             if (cursor.moveToFirst()) cursor.getString(0) else null
         } ?: "photo"
 
-    /** Save [bitmap] as a PNG in Pictures/EdgeSR; the entry stays pending (hidden) until the file is complete. */
+    /**
+     * Save [bitmap] as a PNG in Pictures/EdgeSR; the entry stays pending (hidden) until the file is complete.
+     * Returns where it went, as the media store named it (it renames rather than overwrite: NAME (1).png).
+     */
     fun savePng(context: Context, bitmap: Bitmap, displayName: String): String {
         val resolver = context.contentResolver
         val values = ContentValues().apply {
@@ -111,6 +117,10 @@ object Photos {
             resolver.delete(uri, null, null)
             throw e
         }
-        return "${Environment.DIRECTORY_PICTURES}/EdgeSR/$displayName"
+        val columns = arrayOf(MediaStore.Images.Media.RELATIVE_PATH, MediaStore.Images.Media.DISPLAY_NAME)
+        val saved = resolver.query(uri, columns, null, null, null)?.use { cursor ->
+            if (cursor.moveToFirst()) cursor.getString(0).orEmpty().trimEnd('/') + "/" + cursor.getString(1) else null
+        }
+        return saved ?: "${Environment.DIRECTORY_PICTURES}/EdgeSR/$displayName"
     }
 }

@@ -20,6 +20,13 @@ import org.tensorflow.lite.gpu.GpuDelegate
 
 /** A model bundled in assets/: NAME.tflite and the sidecar NAME.tflite.json that edge_sr.convert wrote with it. */
 class BundledModel(val fileName: String, val metadata: ModelMetadata) {
+    /**
+     * Whether the GPU delegate may run it: only an export at a fixed tile (python -m edge_sr.convert --tile). The
+     * delegate compiles its shaders for the shapes it is given; a dynamic-size model resized per tile makes it
+     * prepare again, which it often cannot do (TensorFlow issues 38036 and 60814).
+     */
+    val gpuCapable: Boolean get() = metadata.tile != null
+
     /** The model file, memory-mapped from the APK (assets of type tflite are stored uncompressed). */
     fun map(context: Context): MappedByteBuffer =
         context.assets.openFd(fileName).use { descriptor ->
@@ -53,11 +60,12 @@ class BundledModel(val fileName: String, val metadata: ModelMetadata) {
 
 /**
  * One LiteRT Interpreter for a bundled model: XNNPACK on with [threads] CPU threads, the GPU delegate on top when
- * [useGpu]. [upscaleTile] runs one LR tile and records its latency. Use it on one thread and close it there (the
- * GPU delegate is bound to the thread that created it).
+ * [useGpu] (fixed-size models only, see [BundledModel.gpuCapable]). [upscaleTile] runs one LR tile and records its
+ * latency. Use it on one thread and close it there (the GPU delegate is bound to the thread that created it).
  */
 class SrEngine(context: Context, private val model: BundledModel, val threads: Int, useGpu: Boolean) : Closeable {
     private val scale = model.metadata.scale
+    private val gpuHint = if (useGpu) "; turn the GPU delegate off to run it with XNNPACK" else ""
     private val gpuDelegate: GpuDelegate? = if (useGpu) createGpuDelegate() else null
     private val interpreter: Interpreter
     private val inputCodec: TensorCodec
@@ -69,7 +77,7 @@ class SrEngine(context: Context, private val model: BundledModel, val threads: I
     /** The fixed {height, width} the model takes, or null when it takes any size. */
     val fixedInput: IntArray?
 
-    /** Milliseconds LiteRT spent on each tile so far. */
+    /** Milliseconds LiteRT spent on each tile so far (tensor allocation excluded). */
     val tileMillis = mutableListOf<Double>()
     val accelerator = if (useGpu) "GPU delegate + XNNPACK" else "XNNPACK (CPU)"
 
@@ -80,8 +88,7 @@ class SrEngine(context: Context, private val model: BundledModel, val threads: I
             interpreter = Interpreter(model.map(context), options)
         } catch (e: RuntimeException) {
             gpuDelegate?.close()
-            val hint = if (useGpu) "; turn the GPU delegate off to run it with XNNPACK" else ""
-            throw IllegalStateException("LiteRT cannot run ${model.fileName} (${e.message})$hint", e)
+            throw IllegalStateException("LiteRT cannot run ${model.fileName} (${e.message})$gpuHint", e)
         }
         try {
             val inputTensor = interpreter.getInputTensor(0)
@@ -99,19 +106,29 @@ class SrEngine(context: Context, private val model: BundledModel, val threads: I
                         (fixedInput?.let { "${it[1]}×${it[0]}" } ?: "any size") + "; re-export it",
                 )
             }
+            if (fixedInput != null) {
+                allocate { interpreter.allocateTensors() } // now, so that the first tile's time is the model's
+            }
         } catch (e: RuntimeException) {
             close()
             throw e
         }
     }
 
-    private fun createGpuDelegate(): GpuDelegate =
-        CompatibilityList().use { compatibility ->
+    private fun createGpuDelegate(): GpuDelegate {
+        if (!model.gpuCapable) {
+            throw IllegalStateException(
+                "${model.fileName} takes any size, which LiteRT's GPU delegate cannot follow from tile to tile; " +
+                    "export it at a fixed tile (python -m edge_sr.convert ... --tile 256) or turn the GPU delegate off",
+            )
+        }
+        return CompatibilityList().use { compatibility ->
             if (!compatibility.isDelegateSupportedOnThisDevice) {
                 throw IllegalStateException("LiteRT's GPU delegate does not support this device; turn it off")
             }
             GpuDelegate(compatibility.bestOptionsForThisDevice)
         }
+    }
 
     private fun checkImageTensor(tensor: Tensor, verb: String) {
         val shape = tensor.shapeSignature()
@@ -142,13 +159,27 @@ class SrEngine(context: Context, private val model: BundledModel, val threads: I
         return TensorCodec(tensorType(tensor.dataType()), quantization.scale, quantization.zeroPoint)
     }
 
-    /** The SR of one H×W×3 LR tile ([0, 255] floats) as (scale·H)×(scale·W)×3 floats. */
-    fun upscaleTile(rgb: FloatArray, height: Int, width: Int): FloatArray {
+    /** LiteRT's tensor allocation, its errors (a delegate that cannot prepare, an op that cannot resize) explained. */
+    private fun allocate(step: () -> Unit) {
+        try {
+            step()
+        } catch (e: RuntimeException) {
+            throw IllegalStateException("LiteRT cannot prepare ${model.fileName} (${e.message})$gpuHint", e)
+        }
+    }
+
+    /**
+     * The SR of one H×W×3 LR tile ([0, 255] floats) written to [sr] as (scale·H)×(scale·W)×3 floats; returns how
+     * many values that is.
+     */
+    fun upscaleTile(rgb: FloatArray, height: Int, width: Int, sr: FloatArray): Int {
         val shape = intArrayOf(1, height, width, 3)
         if (!shape.contentEquals(inputShape)) { // re-planning memory is costly: only when the size changes
             if (fixedInput == null) {
-                interpreter.resizeInput(0, shape, true)
-                interpreter.allocateTensors()
+                allocate {
+                    interpreter.resizeInput(0, shape, true)
+                    interpreter.allocateTensors()
+                }
             }
             input = ByteBuffer.allocateDirect(height * width * 3 * inputCodec.type.bytes).order(ByteOrder.nativeOrder())
             // Sized from the scale, not from the output tensor: its shape may be known only after a run.
@@ -164,6 +195,10 @@ class SrEngine(context: Context, private val model: BundledModel, val threads: I
         try {
             interpreter.run(input, output)
         } catch (e: IllegalArgumentException) {
+            // The JNI layer reports a failed invoke as "Internal error: ..."; anything else is a shape mismatch.
+            if (e.message.orEmpty().startsWith("Internal error")) {
+                throw IllegalStateException("LiteRT failed on ${model.fileName} (${e.message})$gpuHint", e)
+            }
             throw IllegalStateException(
                 "${model.fileName} did not return a ${scale * width}×${scale * height} image for a " +
                     "${width}×$height tile (${e.message}): is it the ×$scale model its metadata says?",
@@ -172,9 +207,9 @@ class SrEngine(context: Context, private val model: BundledModel, val threads: I
         }
         tileMillis += (System.nanoTime() - started) / 1e6
         output.rewind()
-        val sr = FloatArray(scale * height * scale * width * 3)
-        outputCodec.decode(output, sr.size, sr)
-        return sr
+        val count = scale * height * scale * width * 3
+        outputCodec.decode(output, count, sr)
+        return count
     }
 
     override fun close() {

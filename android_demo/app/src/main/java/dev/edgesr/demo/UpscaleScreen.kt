@@ -76,7 +76,9 @@ fun UpscaleScreen(viewModel: UpscaleViewModel) {
                         }
                     }
                     if (state.result != null && !state.running) {
-                        OutlinedButton(onClick = viewModel::save) { Text(stringResource(R.string.save)) }
+                        OutlinedButton(onClick = viewModel::save, enabled = !state.saving) {
+                            Text(stringResource(R.string.save))
+                        }
                     }
                 }
             }
@@ -113,7 +115,7 @@ private fun ModelCard(state: UiState, viewModel: UpscaleViewModel) {
     Card(Modifier.fillMaxWidth()) {
         Column(Modifier.padding(12.dp), verticalArrangement = Arrangement.spacedBy(6.dp)) {
             Text(stringResource(R.string.model), style = MaterialTheme.typography.titleMedium)
-            if (state.models.isEmpty()) {
+            if (state.models.isEmpty() && !state.listingModels) {
                 Text(stringResource(R.string.no_model))
             }
             state.models.forEachIndexed { index, model ->
@@ -146,11 +148,19 @@ private fun SettingsCard(state: UiState, viewModel: UpscaleViewModel) {
                     enabled = !state.running,
                 )
             }
+            val gpuCapable = state.model?.gpuCapable == true
             Row(verticalAlignment = Alignment.CenterVertically, horizontalArrangement = Arrangement.spacedBy(8.dp)) {
-                Switch(checked = state.useGpu, onCheckedChange = viewModel::setGpu, enabled = !state.running)
+                Switch(
+                    checked = state.useGpu && gpuCapable,
+                    onCheckedChange = viewModel::setGpu,
+                    enabled = !state.running && gpuCapable,
+                )
                 Text(stringResource(R.string.gpu))
             }
-            Text(stringResource(R.string.gpu_hint), style = MaterialTheme.typography.bodySmall)
+            Text(
+                stringResource(if (gpuCapable) R.string.gpu_hint else R.string.gpu_fixed_only),
+                style = MaterialTheme.typography.bodySmall,
+            )
             val fixedTile = metadata.tile
             if (fixedTile != null) {
                 Text(stringResource(R.string.tile_fixed, fixedTile, fixedTile))

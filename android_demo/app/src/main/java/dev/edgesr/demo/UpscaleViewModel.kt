@@ -1,6 +1,8 @@
 package dev.edgesr.demo
 
+import android.app.ActivityManager
 import android.app.Application
+import android.content.Context
 import android.graphics.Bitmap
 import android.net.Uri
 import androidx.lifecycle.AndroidViewModel
@@ -25,6 +27,7 @@ import kotlinx.coroutines.withContext
 
 /** The result's size limit: inputs are decoded smaller when their ×scale result would exceed it. */
 const val MAX_OUTPUT_MEGAPIXELS = 24
+private const val MAX_TILE_BUFFER_MB = 64 // the most the tiled upscaler's buffers may hold, on any phone
 private const val DISPLAY_SIZE = 1600 // longest side of the whole-photo comparison
 private const val DETAIL_SIZE = 512 // side of the 1:1 crop
 
@@ -64,13 +67,18 @@ data class UiState(
     val maxThreads: Int = 1,
     val useGpu: Boolean = false,
     val tile: Int = 256,
+    /** Whether the bundled models are still being listed (assets are read off the main thread). */
+    val listingModels: Boolean = true,
     val photo: Photo? = null,
+    /** The scale [photo] was decoded for: its size limit depends on it. */
+    val photoScale: Int = 0,
     val preview: Bitmap? = null,
     val loading: Boolean = false,
     val running: Boolean = false,
     val tilesDone: Int = 0,
     val tileCount: Int = 0,
     val result: UpscaleResult? = null,
+    val saving: Boolean = false,
     /** What went wrong, for the user. */
     val error: String? = null,
     /** What happened (saved, cancelled). */
@@ -85,14 +93,21 @@ class UpscaleViewModel(application: Application) : AndroidViewModel(application)
     val state: StateFlow<UiState>
     private var photoUri: Uri? = null
     private var job: Job? = null
+    private var photoJob: Job? = null
+
+    /** Bytes the tiled upscaler may hold: a quarter of this app's heap, at most [MAX_TILE_BUFFER_MB]. */
+    private val tileBufferBudget: Long
 
     init {
-        val (models, problems) = BundledModel.all(application)
         val cores = Runtime.getRuntime().availableProcessors()
-        _state = MutableStateFlow(
-            UiState(models = models, modelProblems = problems, threads = min(4, cores), maxThreads = cores),
-        )
+        _state = MutableStateFlow(UiState(threads = min(4, cores), maxThreads = cores))
         state = _state.asStateFlow()
+        val heapMb = (application.getSystemService(Context.ACTIVITY_SERVICE) as ActivityManager).memoryClass
+        tileBufferBudget = min(MAX_TILE_BUFFER_MB, heapMb / 4) * 1024L * 1024L
+        viewModelScope.launch {
+            val (models, problems) = withContext(Dispatchers.IO) { BundledModel.all(app) }
+            _state.update { it.copy(models = models, modelProblems = problems, listingModels = false) }
+        }
     }
 
     fun selectModel(index: Int) {
@@ -108,17 +123,22 @@ class UpscaleViewModel(application: Application) : AndroidViewModel(application)
 
     fun setTile(tile: Int) = _state.update { it.copy(tile = tile) }
 
+    /** Decode [uri] for the selected model's scale; a later photo or scale change cancels this one. */
     fun openPhoto(uri: Uri) {
         val scale = _state.value.model?.metadata?.scale ?: 1
         photoUri = uri
-        _state.update { it.copy(loading = true, result = null, error = null, notice = null) }
-        viewModelScope.launch {
+        photoJob?.cancel()
+        // The previous photo goes at once: it was decoded for another size limit, and must not meet this model.
+        _state.update {
+            it.copy(photo = null, preview = null, loading = true, result = null, error = null, notice = null)
+        }
+        photoJob = viewModelScope.launch {
             try {
                 val (photo, preview) = withContext(Dispatchers.IO) {
                     val photo = Photos.decode(app, uri, MAX_OUTPUT_MEGAPIXELS * 1_000_000L / (scale * scale))
                     photo to scaled(argbBitmap(photo), DISPLAY_SIZE, true)
                 }
-                _state.update { it.copy(photo = photo, preview = preview, loading = false) }
+                _state.update { it.copy(photo = photo, photoScale = scale, preview = preview, loading = false) }
             } catch (e: Exception) {
                 if (e is CancellationException) throw e
                 _state.update { it.copy(loading = false, error = "Cannot read the photo: ${e.message}") }
@@ -132,13 +152,14 @@ class UpscaleViewModel(application: Application) : AndroidViewModel(application)
         val current = _state.value
         val model = current.model ?: return
         val photo = current.photo ?: return
+        if (current.loading || current.photoScale != model.metadata.scale) return // a decode for this model is due
         _state.update {
             it.copy(running = true, tilesDone = 0, tileCount = 0, result = null, error = null, notice = null)
         }
         job = viewModelScope.launch {
             try {
                 val result = withContext(Dispatchers.Default) {
-                    upscaleTiled(model, photo, current.threads, current.useGpu, current.tile)
+                    upscaleTiled(model, photo, current.threads, current.useGpu && model.gpuCapable, current.tile)
                 }
                 _state.update { it.copy(running = false, result = result) }
             } catch (e: CancellationException) {
@@ -159,19 +180,26 @@ class UpscaleViewModel(application: Application) : AndroidViewModel(application)
     }
 
     fun save() {
-        val result = _state.value.result ?: return
+        val current = _state.value
+        val result = current.result ?: return
+        if (current.saving) return // a second tap during a long write would save a second copy
+        _state.update { it.copy(saving = true) }
         viewModelScope.launch {
             try {
                 val where = withContext(Dispatchers.IO) { Photos.savePng(app, result.output, result.fileName) }
-                _state.update { it.copy(notice = app.getString(R.string.saved, where), error = null) }
+                _state.update { it.copy(saving = false, notice = app.getString(R.string.saved, where), error = null) }
             } catch (e: Exception) {
+                _state.update { it.copy(saving = false) }
                 if (e is CancellationException) throw e
                 _state.update { it.copy(error = "Saving failed: ${e.message}") }
             }
         }
     }
 
-    /** The tiled upscale, on a background thread: tiles through LiteRT, finished rows straight into the result. */
+    /**
+     * The tiled upscale, on a background thread: tiles through LiteRT, finished blocks straight into the result.
+     * The tile is the largest up to the chosen one whose buffers fit [tileBufferBudget] (TiledUpscaler.fit).
+     */
     private suspend fun upscaleTiled(
         model: BundledModel,
         photo: Photo,
@@ -186,25 +214,33 @@ class UpscaleViewModel(application: Application) : AndroidViewModel(application)
             val tiling = if (fixed != null) {
                 Tiling.choose(fixed[0], fixed[1], null, null, -1)
             } else {
-                Tiling.choose(0, 0, tile, tile, -1)
+                TiledUpscaler.fit(photo.height, photo.width, scale, tile, tileBufferBudget)
             }
             val upscaler = TiledUpscaler(photo.height, photo.width, scale, tiling, fixed != null)
+            if (upscaler.peakBytes() > tileBufferBudget) { // a fixed tile cannot shrink
+                val input = upscaler.modelInput()
+                throw IllegalStateException(
+                    "Upscaling this photo in ${input[1]}×${input[0]} tiles needs " +
+                        "${upscaler.peakBytes() shr 20} MB of buffers, more than the ${tileBufferBudget shr 20} MB " +
+                        "this phone allows; pick a smaller photo",
+                )
+            }
             val outWidth = upscaler.outputWidth()
             val output = Bitmap.createBitmap(outWidth, upscaler.outputHeight(), Bitmap.Config.ARGB_8888)
             output.setHasAlpha(photo.alpha != null)
             // Alpha never goes through the network: MATLAB bicubic, as python -m edge_sr.upscale does it.
             val alpha = photo.alpha?.let { Bicubic.upscale(it, photo.width, photo.height, scale) }
-            val rows = IntArray(outWidth * scale * upscaler.rows.size)
+            val block = IntArray(scale * upscaler.rows.size * scale * upscaler.cols.size) // the largest finished block
             val started = System.nanoTime()
             upscaler.run(
                 Pixels.source(photo.pixels, photo.width),
-                { rgb, height, width ->
+                { rgb, height, width, sr ->
                     context.ensureActive()
-                    engine.upscaleTile(rgb, height, width)
+                    engine.upscaleTile(rgb, height, width, sr)
                 },
-                { firstRow, count, rgb ->
-                    Pixels.toArgb(rgb, count * outWidth, alpha, firstRow * outWidth, rows)
-                    output.setPixels(rows, 0, outWidth, 0, firstRow, outWidth, count)
+                { top, left, rows, cols, rgb, stride ->
+                    Pixels.toArgb(rgb, stride, rows, cols, alpha, top * outWidth + left, outWidth, block)
+                    output.setPixels(block, 0, cols, left, top, cols, rows)
                 },
                 { done, total -> _state.update { it.copy(tilesDone = done, tileCount = total) } },
             )

@@ -49,14 +49,19 @@ public final class Pixels {
     }
 
     /**
-     * Pack {@code count} float RGB pixels (model output: clipped and rounded by {@link TensorCodec#toUint8}) into
-     * {@code out}, with alpha from {@code alpha} at {@code alphaOffset}, or opaque when {@code alpha} is null.
+     * Pack a {@code cols}×{@code rows} block of float RGB pixels (model output: clipped and rounded by
+     * {@link TensorCodec#toUint8}), pixel (r, c) at {@code rgb[(r * stride + c) * 3]}, into {@code out} row by row,
+     * with alpha from {@code alpha[alphaOffset + r * alphaStride + c]}, or opaque when {@code alpha} is null.
      */
-    public static void toArgb(float[] rgb, int count, byte[] alpha, int alphaOffset, int[] out) {
-        for (int i = 0; i < count; i++) {
-            int a = alpha == null ? 0xff : alpha[alphaOffset + i] & 0xff;
-            out[i] = a << 24 | TensorCodec.toUint8(rgb[3 * i]) << 16 | TensorCodec.toUint8(rgb[3 * i + 1]) << 8
-                    | TensorCodec.toUint8(rgb[3 * i + 2]);
+    public static void toArgb(float[] rgb, int stride, int rows, int cols, byte[] alpha, int alphaOffset,
+            int alphaStride, int[] out) {
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                int in = (r * stride + c) * 3;
+                int a = alpha == null ? 0xff : alpha[alphaOffset + r * alphaStride + c] & 0xff;
+                out[r * cols + c] = a << 24 | TensorCodec.toUint8(rgb[in]) << 16 | TensorCodec.toUint8(rgb[in + 1]) << 8
+                        | TensorCodec.toUint8(rgb[in + 2]);
+            }
         }
     }
 }

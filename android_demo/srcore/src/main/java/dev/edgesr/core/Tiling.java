@@ -104,17 +104,7 @@ public final class Tiling {
             throw new IllegalArgumentException(
                     "a tile of " + tile + " needs an overlap from 0 to half the tile, not " + overlap);
         }
-        int[] starts;
-        if (length <= tile) {
-            starts = new int[] {0};
-        } else {
-            int count = -Math.floorDiv(-(length - overlap), tile - overlap); // ceiling division
-            starts = new int[count];
-            for (int i = 0; i < count; i++) {
-                // Python's round(): half to even, of the true quotient (exact in double for these magnitudes)
-                starts[i] = (int) Math.rint((double) i * (length - tile) / (count - 1));
-            }
-        }
+        int[] starts = starts(length, tile, overlap);
         int size = Math.min(tile, length);
         float[][] weights = new float[starts.length][];
         float[] norm = new float[scale * length];
@@ -141,6 +131,20 @@ public final class Tiling {
             }
         }
         return new Axis(starts, size, weights, norm);
+    }
+
+    /** The first LR pixel of each tile along an axis of {@code length} pixels (checked arguments). */
+    static int[] starts(int length, int tile, int overlap) {
+        if (length <= tile) {
+            return new int[] {0};
+        }
+        int count = -Math.floorDiv(-(length - overlap), tile - overlap); // ceiling division
+        int[] starts = new int[count];
+        for (int i = 0; i < count; i++) {
+            // Python's round(): half to even, of the true quotient (exact in double for these magnitudes)
+            starts[i] = (int) Math.rint((double) i * (length - tile) / (count - 1));
+        }
+        return starts;
     }
 
     /** Weights across a shared band of {@code band} SR pixels, from the tile's edge inwards. */

@@ -21,10 +21,14 @@ class PixelsTest {
         byte[] alpha = Pixels.alpha(argb);
         assertEquals(0x80, alpha[1] & 0xff);
         int[] out = new int[2];
-        Pixels.toArgb(new float[] {6.6f, 300f, -2f, 1f, 2f, 3f}, 2, alpha, 1, out);
+        Pixels.toArgb(new float[] {6.6f, 300f, -2f, 1f, 2f, 3f}, 2, 1, 2, alpha, 1, 2, out);
         assertArrayEquals(new int[] {0x8007ff00, 0x00010203}, out);
-        Pixels.toArgb(new float[] {1f, 2f, 3f}, 1, null, 0, out);
+        Pixels.toArgb(new float[] {1f, 2f, 3f}, 1, 1, 1, null, 0, 0, out);
         assertEquals(0xff010203, out[0]);
+        // the left column of a 2×2 block (stride 2) under the right column of a 2×2 alpha plane
+        float[] twoByTwo = {1f, 1f, 1f, 9f, 9f, 9f, 2f, 2f, 2f, 9f, 9f, 9f};
+        Pixels.toArgb(twoByTwo, 2, 2, 1, new byte[] {0, 0x11, 0, 0x22}, 1, 2, out);
+        assertArrayEquals(new int[] {0x11010101, 0x22020202}, out);
     }
 
     @Test

@@ -42,7 +42,7 @@ class PythonGoldenTest {
 
     /** The stand-in model of tests/android_golden.py: 3×3 mean with edge-replicated borders, nearest ×scale. */
     static TiledUpscaler.TileModel boxNearest(int scale) {
-        return (rgb, height, width) -> {
+        return (rgb, height, width, sr) -> {
             float[] mean = new float[height * width * 3];
             for (int y = 0; y < height; y++) {
                 for (int x = 0; x < width; x++) {
@@ -59,13 +59,12 @@ class PythonGoldenTest {
                     }
                 }
             }
-            float[] sr = new float[scale * height * scale * width * 3];
             for (int y = 0; y < scale * height; y++) {
                 for (int x = 0; x < scale * width; x++) {
                     System.arraycopy(mean, ((y / scale) * width + x / scale) * 3, sr, (y * scale * width + x) * 3, 3);
                 }
             }
-            return sr;
+            return scale * height * scale * width * 3;
         };
     }
 
@@ -92,10 +91,10 @@ class PythonGoldenTest {
             assertArrayEquals(ints(c.get("col_starts")), upscaler.cols.starts, name);
             int[] seen = new int[2];
             TiledUpscaler.TileModel model = boxNearest(scale);
-            float[] sr = upscaler.upscale(rgb, (tileRgb, h, w) -> {
+            float[] sr = upscaler.upscale(rgb, (tileRgb, h, w, out) -> {
                 seen[0] = h;
                 seen[1] = w;
-                return model.upscale(tileRgb, h, w);
+                return model.upscale(tileRgb, h, w, out);
             });
             assertArrayEquals(upscaler.modelInput(), seen, name + ": the model got other tiles than planned");
             float[] expected = floats(c.get("float32"));

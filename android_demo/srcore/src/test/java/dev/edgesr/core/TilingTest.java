@@ -55,7 +55,7 @@ class TilingTest {
     }
 
     @Test
-    void aPointwiseModelGivesTheWholeImageResultAndEveryRowArrivesOnce() {
+    void aPointwiseModelGivesTheWholeImageResultAndEveryPixelArrivesOnce() {
         Random random = new Random(7);
         int[][] sizes = {{1, 1}, {7, 5}, {30, 64}, {65, 130}, {97, 33}};
         for (int[] size : sizes) {
@@ -68,32 +68,41 @@ class TilingTest {
                 }
                 Tiling tiling = fixed ? Tiling.choose(16, 24, null, null, 6) : Tiling.choose(0, 0, 16, 24, 6);
                 TiledUpscaler upscaler = new TiledUpscaler(height, width, 3, tiling, fixed);
-                TiledUpscaler.TileModel nearest = (rgb, h, w) -> {
+                TiledUpscaler.TileModel nearest = (rgb, h, w, sr) -> {
                     if (fixed) {
                         assertArrayEquals(new int[] {16, 24}, new int[] {h, w}, "a fixed model gets whole tiles");
                     } else {
                         assertArrayEquals(new int[] {Math.min(16, height), Math.min(24, width)}, new int[] {h, w});
                     }
-                    return nearest(rgb, h, w, 3);
+                    return into(nearest(rgb, h, w, 3), sr);
                 };
-                List<int[]> strips = new ArrayList<>();
+                int outWidth = 3 * width;
+                int[] arrivals = new int[3 * height * outWidth];
                 float[] tiled = new float[9 * image.length];
-                upscaler.run(Pixels.source(image, width), nearest, (first, rows, rgb) -> {
-                    strips.add(new int[] {first, rows});
-                    System.arraycopy(rgb, 0, tiled, first * 3 * width * 3, rows * 3 * width * 3);
+                upscaler.run(Pixels.source(image, width), nearest, (top, left, rows, cols, rgb, stride) -> {
+                    for (int r = 0; r < rows; r++) {
+                        System.arraycopy(rgb, r * stride * 3, tiled, ((top + r) * outWidth + left) * 3, cols * 3);
+                        for (int c = 0; c < cols; c++) {
+                            arrivals[(top + r) * outWidth + left + c]++;
+                        }
+                    }
                 }, null);
-                int next = 0;
-                for (int[] strip : strips) {
-                    assertEquals(next, strip[0], "strips arrive in order, without gaps or repeats");
-                    next += strip[1];
+                for (int count : arrivals) {
+                    assertEquals(1, count, "every SR pixel arrives once");
                 }
-                assertEquals(3 * height, next);
                 float[] whole = nearest(image, height, width, 3);
                 for (int i = 0; i < whole.length; i++) {
                     assertEquals(whole[i], tiled[i], 1e-6f * 255, size[0] + "×" + size[1] + " fixed " + fixed);
                 }
+                assertEquals(upscaler.peakBytes(), upscaler.allocatedBytes() + upscaler.planBytes());
             }
         }
+    }
+
+    /** Copy a model's output into the reused SR buffer, as far as it fits; how many values the model made. */
+    static int into(float[] values, float[] sr) {
+        System.arraycopy(values, 0, sr, 0, Math.min(values.length, sr.length));
+        return values.length;
     }
 
     static float[] nearest(float[] rgb, int height, int width, int scale) {
@@ -129,7 +138,7 @@ class TilingTest {
         float[] image = {10, 20, 30, 40, 50, 60};
         TiledUpscaler upscaler = new TiledUpscaler(1, 2, 2, null, false);
         assertEquals(1, upscaler.tileCount());
-        assertArrayEquals(nearest(image, 1, 2, 2), upscaler.upscale(image, (rgb, h, w) -> nearest(rgb, h, w, 2)));
+        assertArrayEquals(nearest(image, 1, 2, 2), upscaler.upscale(image, (rgb, h, w, sr) -> into(nearest(rgb, h, w, 2), sr)));
     }
 
     @Test
@@ -145,7 +154,7 @@ class TilingTest {
     void aModelOfTheWrongScaleIsAClearError() {
         TiledUpscaler upscaler = new TiledUpscaler(8, 8, 2, Tiling.choose(0, 0, 4, 4, 1), false);
         IllegalStateException error = assertThrows(IllegalStateException.class,
-                () -> upscaler.upscale(new float[8 * 8 * 3], (rgb, h, w) -> nearest(rgb, h, w, 3)));
+                () -> upscaler.upscale(new float[8 * 8 * 3], (rgb, h, w, sr) -> into(nearest(rgb, h, w, 3), sr)));
         assertTrue(error.getMessage().contains("a ×2 model returns 192"), error.getMessage());
     }
 
@@ -153,8 +162,8 @@ class TilingTest {
     void progressCountsEveryTile() {
         TiledUpscaler upscaler = new TiledUpscaler(20, 30, 2, Tiling.choose(0, 0, 8, 8, 2), false);
         List<Integer> done = new ArrayList<>();
-        upscaler.run(Pixels.source(new float[20 * 30 * 3], 30), (rgb, h, w) -> nearest(rgb, h, w, 2),
-                (first, rows, rgb) -> {}, (n, total) -> {
+        upscaler.run(Pixels.source(new float[20 * 30 * 3], 30), (rgb, h, w, sr) -> into(nearest(rgb, h, w, 2), sr),
+                (top, left, rows, cols, rgb, stride) -> {}, (n, total) -> {
                     assertEquals(upscaler.tileCount(), total);
                     done.add(n);
                 });

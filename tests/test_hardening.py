@@ -310,8 +310,8 @@ def test_resume_tolerates_a_cut_history_line_and_names_a_foreign_one(finished_ru
 def test_resume_with_a_checkpoint_that_does_not_fit_is_one_error(finished_run):
     """A run.json edited (or clobbered) to another method: its checkpoint lacks the clip-correction variables."""
     run = json.loads((finished_run / "run.json").read_text())
-    run["train"].update(method="odm", mismatch="none", clip_correction=True)
-    run["quantization"]["clip_correction"] = True
+    run["train"].update(method="odm", mismatch="none", clip_correction=True, weight_bound="learned")
+    run["quantization"].update(clip_correction=True, weight_bound="learned")
     (finished_run / "run.json").write_text(json.dumps(run))
     result = run_module("edge_sr.train", "--run-dir", finished_run, "--resume", "--iterations", 4)
     assert_one_error(result, "does not fit the model its run.json describes")

@@ -16,20 +16,12 @@ from conftest import REPO, TINY, assert_clean_error, run_module
 
 from edge_sr.data import PatchSampler
 from edge_sr.errors import EdgeSRError
+from edge_sr.qat import cooperative_weight, gradient_statistics, mismatch_terms
 from edge_sr.quant import UniformQuantizer
 from edge_sr.quant.placement import quantizer_sites
 from edge_sr.quant.quantizer import observe_quantizers
 from edge_sr.rundir import read_history
-from edge_sr.training import (
-    TrainConfig,
-    Trainer,
-    cooperative_weight,
-    fit,
-    gradient_statistics,
-    mismatch_terms,
-    prepare_model,
-    quantization_of,
-)
+from edge_sr.training import TrainConfig, Trainer, fit, prepare_model, quantization_of
 from models_tf import build_preset
 
 
@@ -76,9 +68,13 @@ def test_train_step_is_the_paper_combination_and_reuses_the_weight_in_between(tr
     sampler = PatchSampler(train_folder, 2, 24, 2, progress=False)
     trainer = Trainer(prepare_model(fp, config, [sampler.batch(0, stream=1)[0]]), config)
     # Plain SGD at rate 1: a step moves every variable by exactly minus the gradient it was given.
-    trainer.weight_optimizer, trainer.range_optimizer = keras.optimizers.SGD(1.0), keras.optimizers.SGD(1.0)
-    trainer.gamma_optimizer = keras.optimizers.SGD(1.0)
-    variables, count = trainer.weight_vars + trainer.range_vars, len(trainer.weight_vars)
+    odm = trainer.odm_model
+    odm.compile(
+        optimizer=keras.optimizers.SGD(1.0),
+        range_optimizer=keras.optimizers.SGD(1.0),
+        gamma_optimizer=keras.optimizers.SGD(1.0),
+    )
+    variables, count = odm.weight_vars + odm.bound_vars + odm.gamma_vars, len(odm.weight_vars)
 
     def gradients(lr, hr):
         terms = []
@@ -113,11 +109,11 @@ def test_train_step_is_the_paper_combination_and_reuses_the_weight_in_between(tr
     # Step 0 refreshes: two gradients, the paper's combination for the weights, L_R alone for the ranges.
     expected = [r + 1e-2 * sim * m for r, m in zip(grad_r[:count], grad_m[:count], strict=True)] + grad_r[count:]
     metrics, moved = moves(lr, hr)
-    assert 0 < sim < 1 and metrics["similarity"] == pytest.approx(sim, rel=1e-4) == float(trainer.similarity)
+    assert 0 < sim < 1 and metrics["similarity"] == pytest.approx(sim, rel=1e-4) == float(odm.similarity)
     assert distance(moved, expected) < 5e-3 and distance(grad_r, expected) > 0.1
 
     grad_r, grad_m = gradients(lr, hr)  # the same batch and weights (moves put them back), so ∇L_M shows again
-    trainer.similarity.assign(0.9)
+    odm.similarity.assign(0.9)
     # Step 1: one backward pass of L_R + λ_M·w·L_M, w the kept weight, for weights and ranges alike.
     expected = [r + 1e-2 * 0.9 * m for r, m in zip(grad_r, grad_m, strict=True)]
     metrics, moved = moves(lr, hr)
@@ -137,7 +133,7 @@ def test_without_wcc_the_weight_bound_is_the_current_max_and_gamma_learns_at_the
         trainer = Trainer(prepare_model(fp, config, calibration), config)
         weight_sites = [site for site in quantizer_sites(trainer.model) if site.is_weight]
         assert weight_sites and all(not site.variables for site in weight_sites)
-        assert not trainer.gamma_vars
+        assert not trainer.odm_model.gamma_vars
         before = weight_sites[0].weight.numpy().copy()
         trainer.train_step(*sampler.batch(0))
         weights = weight_sites[0].weight.numpy()
@@ -148,10 +144,11 @@ def test_without_wcc_the_weight_bound_is_the_current_max_and_gamma_learns_at_the
     config = TrainConfig(method="odm", bits=4, learning_rate=1e-4).resolved("edsr", 2)
     trainer = Trainer(prepare_model(fp, config, calibration), config)
     gammas = {id(site.variables["gamma"]) for site in quantizer_sites(trainer.model) if site.is_weight}
-    assert gammas and {id(v) for v in trainer.gamma_vars} == gammas
-    assert gammas.isdisjoint(id(v) for v in trainer.range_vars[: len(trainer.range_vars) - len(gammas)])
-    assert float(trainer.gamma_optimizer.learning_rate) == pytest.approx(1e-4)
-    assert float(trainer.range_optimizer.learning_rate) == pytest.approx(1e-3)
+    odm = trainer.odm_model
+    assert gammas and {id(v) for v in odm.gamma_vars} == gammas
+    assert gammas.isdisjoint(id(v) for v in odm.bound_vars)
+    assert float(odm.gamma_optimizer.learning_rate) == pytest.approx(1e-4)
+    assert float(odm.range_optimizer.learning_rate) == pytest.approx(1e-3)
 
 
 def test_a_per_tensor_cosine_needs_both_gradients_every_step():

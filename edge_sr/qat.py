@@ -14,6 +14,7 @@ callback: the percentile range start, the paper's Fig. 2 statistics in `logs`, a
 
 import contextlib
 import functools
+import itertools
 import math
 
 import tensorflow as tf
@@ -273,7 +274,8 @@ class ODMCallback(keras.callbacks.Callback):
     """ODM's bookkeeping around `ODMModel.fit`.
 
     - on_train_begin: the quantizer ranges start at the mean 1st/99th percentiles (`range_init`) of the FP flow over
-      the first `calibration_batches` LR batches of `calibration` ((LR, HR) pairs or LR alone); None: keep them.
+      the first `calibration_batches` batches of `calibration` (a dataset or list of (LR, HR) pairs or of LR
+      batches); None keeps them (pass None when continuing from a checkpoint).
     - the latest gradient cosine, sign-conflict share and cooperative weight (measured every `similarity_every`
       steps) go into every batch's and epoch's `logs`, hence into History and TensorBoard: list this callback
       before TensorBoard.
@@ -294,7 +296,7 @@ class ODMCallback(keras.callbacks.Callback):
             return
         batches = [
             batch[0] if isinstance(batch, tuple | list) else batch
-            for batch in self.calibration.take(self.calibration_batches)
+            for batch in itertools.islice(self.calibration, self.calibration_batches)
         ]
         initialize_ranges(self._quantized_model(), batches, self.range_init)
 

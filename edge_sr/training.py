@@ -1,8 +1,8 @@
 """Quantization-aware training on one loop: ODM (Hong & Lee, ECCV 2024) and the baselines it is measured against.
 
-The train step computes the reconstruction loss L_R = L1(SR, HR) and ODM's mismatch loss
-L_M = Σ_sites ‖X − q(X; l, u)‖₂ over the quantized activations (ranges held fixed), takes both gradients and
-combines them for the network weights as
+The train step (`edge_sr.qat.ODMModel`'s, which `model.fit` runs too) computes the reconstruction loss
+L_R = L1(SR, HR) and ODM's mismatch loss L_M = Σ_sites ‖X − q(X; l, u)‖₂ over the quantized activations (ranges
+held fixed), takes both gradients and combines them for the network weights as
 
     cooperative:  g = λ_R·∇L_R + λ_M·sim·∇L_M,   sim = (cos(∇L_R, ∇L_M) + 1) / 2
     naive:        g = λ_R·∇L_R + λ_M·∇L_M

@@ -30,7 +30,7 @@ def test_model_fit_with_the_callback_is_the_train_cli_step_for_step(tmp_path, tr
 
     odm = ODMModel(quantize_model(fp, **quantization_of(config)), lambda_m=config.lambda_m)
     odm.compile(**odm_optimizers(config.learning_rate, config.range_lr_factor, config.halve_every))
-    callback = ODMCallback(calibration=tf.data.Dataset.from_tensor_slices(calibration), calibration_batches=2)
+    callback = ODMCallback(calibration=calibration, calibration_batches=2)
     # One step per epoch, so that History holds every step's loss.
     history = odm.fit(sampler.dataset(), epochs=steps, steps_per_epoch=1, callbacks=[callback], verbose=0).history
 

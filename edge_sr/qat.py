@@ -90,16 +90,30 @@ def gradient_statistics(grad_r, grad_m):
     return cosine, opposed / tf.maximum(both, 1.0)
 
 
-def mismatch_terms(collected):
-    """An observer for `observe_quantizers` that appends ‖X − q(X)‖₂ of each activation site to `collected`."""
+def mismatch_squares(collected):
+    """An observer for `observe_quantizers` that appends ‖X − q(X)‖₂² of each activation site to `collected`
+    (squared: the squares of several replicas' shares of a batch add up to the whole batch's)."""
 
     def observe(quantizer, inputs, weights):
         if quantizer.quantizes_weights:
             return
         lower, upper = (tf.stop_gradient(bound) for bound in quantizer.range(inputs, weights))
-        collected.append(tf.norm(inputs - fake_quant(inputs, lower, upper, quantizer.levels)))
+        collected.append(tf.reduce_sum(tf.square(inputs - fake_quant(inputs, lower, upper, quantizer.levels))))
 
     return observe
+
+
+def mismatch_loss(squares, context):
+    """L_M = Σ_sites ‖X − q(X)‖₂ over the global batch, from this replica's `squares` (of `mismatch_squares`).
+
+    Returns L_M and a surrogate whose gradient, averaged over the replicas as every gradient of the step is, is
+    ∇L_M: R·Σ_sites ‖X_r − q(X_r)‖₂² / (2·L_site) with the global L_site held fixed (d‖X‖₂ = d‖X‖₂² / 2‖X‖₂). A mean
+    of per-replica norms would be 1/√R of L_M.
+    """
+    squares = tf.stack(squares)
+    norms = tf.sqrt(tf.stop_gradient(context.all_reduce(tf.distribute.ReduceOp.SUM, squares)))
+    surrogate = context.num_replicas_in_sync * tf.reduce_sum(tf.math.divide_no_nan(squares, 2.0 * norms))
+    return tf.reduce_sum(norms), surrogate
 
 
 def odm_optimizers(learning_rate, range_lr_factor=10.0, halve_every=None):
@@ -189,16 +203,18 @@ class ODMModel(keras.Model):
         metrics, averaged over the replicas."""
         context = tf.distribute.get_replica_context()
         mean = functools.partial(context.all_reduce, tf.distribute.ReduceOp.MEAN)
-        terms = []
-        observer = observe_quantizers(mismatch_terms(terms)) if self.mismatch != "none" else contextlib.nullcontext()
+        squares = []
+        observer = (
+            observe_quantizers(mismatch_squares(squares)) if self.mismatch != "none" else contextlib.nullcontext()
+        )
         with tf.GradientTape(persistent=refresh) as tape:
             with observer:
                 sr = self.quantized_model(lr, training=True)
             loss_r = tf.reduce_mean(tf.abs(sr - hr))
-            loss_m = tf.add_n(terms) if terms else tf.constant(0.0)
-            if terms and not refresh:
+            loss_m, loss_m_surrogate = mismatch_loss(squares, context) if squares else (None, None)
+            if squares and not refresh:
                 weight = self.similarity if self.mismatch == "cooperative" else 1.0
-                objective, scale = self.lambda_r * loss_r + self.lambda_m * weight * loss_m, 1.0
+                objective, scale = self.lambda_r * loss_r + self.lambda_m * weight * loss_m_surrogate, 1.0
             else:
                 objective, scale = loss_r, self.lambda_r
         range_vars = self.bound_vars + self.gamma_vars
@@ -207,10 +223,10 @@ class ODMModel(keras.Model):
         grads_r, range_grads = grads[: len(self.weight_vars)], [scale * g for g in grads[len(self.weight_vars) :]]
         weight_grads = [scale * g for g in grads_r]
         metrics = {"loss": mean(loss_r)}
-        if terms:
-            metrics["mismatch"] = mean(loss_m)
-        if terms and refresh:
-            grads_m = mean(_zeros_for_none(tape.gradient(loss_m, self.weight_vars), self.weight_vars))
+        if squares:
+            metrics["mismatch"] = loss_m
+        if squares and refresh:
+            grads_m = mean(_zeros_for_none(tape.gradient(loss_m_surrogate, self.weight_vars), self.weight_vars))
             metrics["cosine"], metrics["conflict"] = gradient_statistics(grads_r, grads_m)
             if self.mismatch == "cooperative":
                 sims = cooperative_weight(grads_r, grads_m, per_tensor=self.cosine == "per-tensor")

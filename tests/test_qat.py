@@ -1,7 +1,6 @@
 """ODM through `model.fit`: the same steps as `python -m edge_sr.train`, and on a tfmot-annotated model of one's own."""
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -110,6 +109,8 @@ def test_compile_asks_for_the_optimizers_the_quantizers_need():
 
 
 def test_model_fit_on_two_mirrored_devices_runs_the_same_step(tmp_path):
+    # A tiny EDSR on edge_sr's quantizers: a tfmot-applied model would also get tfmot's 8-bit input quantizer,
+    # whose range follows each replica's own share of the batch.
     script = textwrap.dedent(
         """
         import json, sys
@@ -117,31 +118,31 @@ def test_model_fit_on_two_mirrored_devices_runs_the_same_step(tmp_path):
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         import tf_keras as keras
-        from test_qat import blur_pairs, own_model
         from edge_sr.qat import ODMCallback, ODMModel, odm_optimizers
+        from edge_sr.quant import quantize_model
+        from models_tf import build_preset
 
+        lr = tf.random.stateless_uniform((16, 12, 12, 3), seed=(1, 2), maxval=255.0)
+        pairs = tf.data.Dataset.from_tensor_slices((lr, tf.image.resize(lr, (24, 24)))).batch(4).repeat()
         histories = []
         for strategy in (tf.distribute.get_strategy(), tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])):
             keras.utils.set_random_seed(0)
             with strategy.scope():
-                model = ODMModel(own_model(), lambda_m=1e-3, similarity_every=2)
+                fp = build_preset("edsr-baseline", scale=2, num_blocks=2, num_features=8)
+                model = ODMModel(quantize_model(fp, bits=4, clip_correction=True), lambda_m=1e-3, similarity_every=2)
                 model.compile(**odm_optimizers(1e-3))
-            callbacks = [ODMCallback(blur_pairs())]
-            histories.append(model.fit(blur_pairs(), epochs=4, steps_per_epoch=1, callbacks=callbacks,
+            histories.append(model.fit(pairs, epochs=4, steps_per_epoch=1, callbacks=[ODMCallback(pairs)],
                                        verbose=0).history)
         json.dump(histories, open(sys.argv[1], "w"))
         """
     )
     result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "histories.json")], cwd=REPO,
-                            capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}"})  # fmt: skip
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr
     single, mirrored = json.loads((tmp_path / "histories.json").read_text())
-    assert set(mirrored) >= {"loss", "mismatch", "cosine", "conflict", "similarity"}
-    # The first step on the same batch and weights agrees to float rounding; the later ones to the few quantizer
-    # roundings the other reduction order flips (7e-7 seen). L_M, a norm per site, is each replica's over its half
-    # of the batch, averaged: 1/√2 of the one-device value with two replicas (so is λ_M's pull, as in
-    # `python -m edge_sr.train --strategy mirrored`, whose step this is).
-    np.testing.assert_allclose(mirrored["loss"][:1], single["loss"][:1], rtol=1e-5)
-    np.testing.assert_allclose(mirrored["loss"], single["loss"], rtol=1e-4)
-    np.testing.assert_allclose(mirrored["mismatch"][0], single["mismatch"][0] / np.sqrt(2), rtol=1e-3)
+    # The same batches split between two replicas: the same losses, L_M of the whole batch included, and the same
+    # cooperative weights, to the float rounding of the other reduction order. That rounding flips the sign of a
+    # few near-zero gradient entries, which moves the sign-conflict share by a few in a thousand (1.2e-3 seen).
+    for name in ("loss", "mismatch", "similarity"):
+        np.testing.assert_allclose(mirrored[name], single[name], rtol=1e-4, err_msg=name)
+    np.testing.assert_allclose(mirrored["conflict"], single["conflict"], atol=5e-3)

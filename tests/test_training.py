@@ -17,7 +17,7 @@ from conftest import REPO, TINY, assert_clean_error, run_module
 
 from edge_sr.data import PatchSampler
 from edge_sr.errors import EdgeSRError
-from edge_sr.qat import cooperative_weight, gradient_statistics, mismatch_terms
+from edge_sr.qat import cooperative_weight, gradient_statistics, mismatch_loss, mismatch_squares
 from edge_sr.quant import UniformQuantizer
 from edge_sr.quant.placement import quantizer_sites
 from edge_sr.quant.quantizer import observe_quantizers
@@ -26,20 +26,24 @@ from edge_sr.training import TrainConfig, Trainer, fit, prepare_model, quantizat
 from models_tf import build_preset
 
 
-def test_mismatch_term_is_the_distance_to_the_quantized_tensor():
+def test_mismatch_loss_is_the_distance_to_the_quantized_tensor():
     quantizer = UniformQuantizer(2)
     weights = {"lower": tf.Variable(-1.0), "upper": tf.Variable(2.0)}
-    x = tf.constant([[-3.0, -0.4, 0.6, 1.2, 5.0]])
-    collected = []
-    mismatch_terms(collected)(quantizer, x, weights)
-    expected = np.linalg.norm(x.numpy() - np.array([[-1.0, 0.0, 1.0, 1.0, 2.0]]))
-    assert collected[0].numpy() == pytest.approx(expected)
+    x = tf.Variable([[-3.0, -0.4, 0.6, 1.2, 5.0]])
+    distance = x.numpy() - np.array([[-1.0, 0.0, 1.0, 1.0, 2.0]])
+    squares = []
     with tf.GradientTape() as tape:
-        collected.clear()
-        mismatch_terms(collected)(quantizer, x, weights)
-    assert tape.gradient(collected[0], [weights["lower"], weights["upper"]]) == [None, None]  # ranges held fixed
-    mismatch_terms(collected)(UniformQuantizer(2, symmetric=True), x, {"upper": tf.Variable(1.0)})
-    assert len(collected) == 1  # weight sites have no mismatch term
+        mismatch_squares(squares)(quantizer, x, weights)
+        mismatch_squares(squares)(UniformQuantizer(2, symmetric=True), x, {"upper": tf.Variable(1.0)})
+        loss_m, surrogate = mismatch_loss(squares, tf.distribute.get_replica_context())
+    assert len(squares) == 1  # weight sites have no mismatch term
+    assert float(loss_m) == pytest.approx(np.linalg.norm(distance))
+    gradients = tape.gradient(surrogate, [x, weights["lower"], weights["upper"]])
+    assert gradients[1:] == [None, None]  # ranges held fixed
+    # ∇‖X − q(X)‖₂: the straight-through round passes X through q inside the range (no gradient there), the clip
+    # holds q at a bound outside it (there (X − q(X))/‖X − q(X)‖₂).
+    clipped = np.array([[1.0, 0.0, 0.0, 0.0, 1.0]])
+    np.testing.assert_allclose(gradients[0].numpy(), clipped * distance / np.linalg.norm(distance), rtol=1e-6)
 
 
 def test_cooperative_weight_is_one_when_aligned_and_zero_when_opposite():
@@ -78,11 +82,11 @@ def test_train_step_is_the_paper_combination_and_reuses_the_weight_in_between(tr
     variables, count = odm.weight_vars + odm.bound_vars + odm.gamma_vars, len(odm.weight_vars)
 
     def gradients(lr, hr):
-        terms = []
+        squares = []
         with tf.GradientTape(persistent=True) as tape:
-            with observe_quantizers(mismatch_terms(terms)):
+            with observe_quantizers(mismatch_squares(squares)):
                 loss_r = tf.reduce_mean(tf.abs(trainer.model(lr, training=True) - hr))
-            loss_m = tf.add_n(terms)
+            loss_m = tf.add_n([tf.sqrt(square) for square in squares])
         return [
             [
                 np.zeros(v.shape, np.float32) if g is None else g.numpy()

@@ -158,6 +158,8 @@ class ODMModel(keras.Model):
             raise EdgeSRError(f"unknown cosine mode {cosine!r}; choose one of: {', '.join(COSINE_MODES)}")
         if similarity_every < 1:
             raise EdgeSRError(f"similarity_every must be at least 1, got {similarity_every}")
+        if cosine == "per-tensor" and similarity_every != 1:
+            raise EdgeSRError("a per-tensor cosine needs both gradients at every step: pass similarity_every=1")
         self.quantized_model = quantized_model
         self.lambda_r, self.lambda_m, self.mismatch = lambda_r, lambda_m, mismatch
         self.cosine, self.similarity_every = cosine, similarity_every

@@ -102,8 +102,11 @@ def test_a_collapsed_range_stops_model_fit_naming_it():
         odm.fit(blur_pairs(), epochs=1, steps_per_epoch=2, callbacks=[ODMCallback()], verbose=0)
 
 
-def test_compile_asks_for_the_optimizers_the_quantizers_need():
-    odm = ODMModel(own_model())
+def test_odm_model_refuses_what_it_cannot_train():
+    quantized = own_model()
+    with pytest.raises(EdgeSRError, match="similarity_every=1"):
+        ODMModel(quantized, cosine="per-tensor")
+    odm = ODMModel(quantized)
     with pytest.raises(EdgeSRError, match="range_optimizer.*odm_optimizers"):
         odm.compile(optimizer="adam")
 

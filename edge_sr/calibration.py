@@ -26,12 +26,13 @@ import tensorflow as tf
 import tf_keras as keras
 
 from edge_sr.errors import EdgeSRError
+from edge_sr.qat import range_variables
 from edge_sr.quant.placement import default_weight_grid, quantize_model
 from edge_sr.quant.quantizer import WEIGHT_GRIDS, bypass_quantizers, check_bits
 from edge_sr.quant.range_optimizer import LogBoundAdam
 from edge_sr.quant.ranges import DOBI_VARIANTS, initialize_ranges
 from edge_sr.rundir import restore_best, save_best, write_run
-from edge_sr.training import fit, range_variables
+from edge_sr.training import fit
 from models_tf import model_config
 
 # method -> (stage-1 range initialisation, whether DQC follows)

@@ -1,8 +1,8 @@
 """Quantization-aware training on one loop: ODM (Hong & Lee, ECCV 2024) and the baselines it is measured against.
 
-The train step computes the reconstruction loss L_R = L1(SR, HR) and ODM's mismatch loss
-L_M = Σ_sites ‖X − q(X; l, u)‖₂ over the quantized activations (ranges held fixed), takes both gradients and
-combines them for the network weights as
+The train step (`edge_sr.qat.ODMModel`'s, which `model.fit` runs too) computes the reconstruction loss
+L_R = L1(SR, HR) and ODM's mismatch loss L_M = Σ_sites ‖X − q(X; l, u)‖₂ over the quantized activations (ranges
+held fixed), takes both gradients and combines them for the network weights as
 
     cooperative:  g = λ_R·∇L_R + λ_M·sim·∇L_M,   sim = (cos(∇L_R, ∇L_M) + 1) / 2
     naive:        g = λ_R·∇L_R + λ_M·∇L_M
@@ -21,8 +21,6 @@ steps' range gradients also receive the share of λ_M·sim·∇L_M that reaches 
 (small: λ_M is 1e-5, 1e-6 for RDN). `similarity_every=1` is exactly the paper's step.
 """
 
-import contextlib
-import functools
 import math
 import signal
 import time
@@ -34,10 +32,16 @@ import tf_keras as keras
 
 from edge_sr.errors import EdgeSRError
 from edge_sr.progress import progress
+from edge_sr.qat import (
+    COSINE_MODES,
+    MISMATCH_MODES,
+    ODMModel,
+    collapsed_ranges,
+    odm_optimizers,
+)
 from edge_sr.quant.layers import QUANTIZER_SCHEMES, WEIGHT_BOUNDS
-from edge_sr.quant.placement import default_weight_grid, quantize_model, quantizer_sites
-from edge_sr.quant.quantizer import WEIGHT_GRIDS, UniformQuantizer, check_bits, fake_quant, observe_quantizers
-from edge_sr.quant.range_optimizer import LogBoundAdam
+from edge_sr.quant.placement import default_weight_grid, quantize_model
+from edge_sr.quant.quantizer import WEIGHT_GRIDS, check_bits
 from edge_sr.quant.ranges import initialize_ranges, initialize_tfmot_ranges
 from edge_sr.rundir import RUN_FILE, append_history, best_psnr, read_history, save_best, write_history, write_run
 
@@ -50,8 +54,6 @@ METHODS = {
     "tfmot8": {"scheme": "tfmot8", "range_init": "tfmot", "clip_correction": False, "mismatch": "none"},
     "fp": {"scheme": None, "range_init": None, "clip_correction": False, "mismatch": "none"},
 }
-MISMATCH_MODES = ("cooperative", "naive", "none")
-COSINE_MODES = ("global", "per-tensor")
 DEFAULT_HR_PATCH = {2: 96, 3: 144, 4: 192}  # the paper's recipe
 DEFAULT_SIMILARITY_EVERY = 4  # steps per exact ODM step (two backward passes); see the module docstring
 
@@ -158,187 +160,47 @@ def prepare_model(fp_model, config, calibration_batches):
     return model
 
 
-def range_variables(model):
-    """The trainable variables of every quantizer in `model`: ranges, WCC's gamma (tfmot's ranges are not
-    trainable: its quantizers move them themselves)."""
-    return [variable for site in quantizer_sites(model) for variable in site.variables.values() if variable.trainable]
-
-
-def clip_correction_gammas(model):
-    """WCC's gamma of every clip-corrected weight quantizer in `model`."""
-    return [site.variables["gamma"] for site in quantizer_sites(model) if "gamma" in site.variables]
-
-
-def _zeros_for_none(gradients, variables):
-    return [
-        tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for g, v in zip(gradients, variables, strict=True)
-    ]
-
-
-def _dot(a, b):
-    return tf.add_n([tf.reduce_sum(x * y) for x, y in zip(a, b, strict=True)])
-
-
-def cooperative_weight(grad_r, grad_m, per_tensor=False):
-    """ODM's sim = (cos + 1) / 2 between the two gradients: 1 when aligned, 0 when opposite (one per tensor
-    with `per_tensor`, else one for the whole flattened gradient)."""
-    eps = 1e-12
-    if per_tensor:
-        return [
-            (tf.reduce_sum(r * m) / (tf.norm(r) * tf.norm(m) + eps) + 1.0) / 2.0
-            for r, m in zip(grad_r, grad_m, strict=True)
-        ]
-    cosine = _dot(grad_r, grad_m) / (tf.sqrt(_dot(grad_r, grad_r) * _dot(grad_m, grad_m)) + eps)
-    return [(cosine + 1.0) / 2.0] * len(grad_r)
-
-
-def gradient_statistics(grad_r, grad_m):
-    """The paper's Fig. 2: cosine of the two gradients and the share of parameters (among those both losses
-    reach) whose gradients disagree in sign."""
-    eps = 1e-12
-    cosine = _dot(grad_r, grad_m) / (tf.sqrt(_dot(grad_r, grad_r) * _dot(grad_m, grad_m)) + eps)
-    both = tf.add_n(
-        [tf.reduce_sum(tf.cast((r != 0) & (m != 0), tf.float32)) for r, m in zip(grad_r, grad_m, strict=True)]
-    )
-    opposed = tf.add_n([tf.reduce_sum(tf.cast(r * m < 0, tf.float32)) for r, m in zip(grad_r, grad_m, strict=True)])
-    return cosine, opposed / tf.maximum(both, 1.0)
-
-
-def mismatch_terms(collected):
-    """An observer for `observe_quantizers` that appends ‖X − q(X)‖₂ of each activation site to `collected`."""
-
-    def observe(quantizer, inputs, weights):
-        if quantizer.quantizes_weights:
-            return
-        lower, upper = (tf.stop_gradient(bound) for bound in quantizer.range(inputs, weights))
-        collected.append(tf.norm(inputs - fake_quant(inputs, lower, upper, quantizer.levels)))
-
-    return observe
-
-
 class Trainer:
-    """Owns the optimisers and the train step for one model and one resolved TrainConfig."""
+    """The step counter, optimisers and train step for one model and one resolved TrainConfig: an `ODMModel`,
+    the step `model.fit` runs too."""
 
     def __init__(self, model, config, strategy=None):
         self.model, self.config = model, config
         self.strategy = strategy or tf.distribute.get_strategy()
-        self.gamma_vars = clip_correction_gammas(model)
-        gamma_ids = {id(v) for v in self.gamma_vars}
-        # The bounds first, then the gammas: how the step splits the range gradients between their optimizers.
-        self.range_vars = [v for v in range_variables(model) if id(v) not in gamma_ids] + self.gamma_vars
-        range_ids = {id(v) for v in self.range_vars}
-        self.weight_vars = [v for v in model.trainable_variables if id(v) not in range_ids]
         with self.strategy.scope():
-            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-            self.weight_optimizer = keras.optimizers.Adam(self._schedule(config.learning_rate))
-            # The cooperative weight of the last refresh, reused until the next (see `similarity_every`).
-            self.similarity = tf.Variable(1.0, trainable=False, name="similarity")
-            if len(self.range_vars) > len(self.gamma_vars):
-                self.range_optimizer = LogBoundAdam(self._schedule(config.learning_rate * config.range_lr_factor))
-            if self.gamma_vars:  # the paper trains gamma at the base learning rate, not the ranges' 10×
-                self.gamma_optimizer = LogBoundAdam(self._schedule(config.learning_rate))
-        self._step_fn = tf.function(self._distributed_step)
+            self.odm_model = ODMModel(
+                model,
+                lambda_r=config.lambda_r,
+                lambda_m=config.lambda_m,
+                mismatch=config.mismatch,
+                cosine=config.cosine,
+                similarity_every=config.similarity_every,
+            )
+            self.odm_model.compile(**odm_optimizers(config.learning_rate, config.range_lr_factor, config.halve_every))
+        self._step_fn = tf.function(self.odm_model.distributed_step)
 
-    def _schedule(self, rate):
-        return keras.optimizers.schedules.ExponentialDecay(rate, self.config.halve_every, 0.5, staircase=True)
+    @property
+    def step(self):
+        return self.odm_model.step
 
     @property
     def current_step(self):
         return int(self.step.numpy())
 
     def checkpoint(self):
-        """Everything a resumed run needs: model, both optimisers, the step counter, the kept cooperative weight."""
-        parts = {
-            "model": self.model,
-            "weight_optimizer": self.weight_optimizer,
-            "step": self.step,
-            "similarity": self.similarity,
-        }
-        for name in ("range_optimizer", "gamma_optimizer"):
-            if hasattr(self, name):
-                parts[name] = getattr(self, name)
-        return tf.train.Checkpoint(**parts)
-
-    def _replica_step(self, lr, hr, refresh):
-        """One replica's share of a step. With `refresh` (the paper's step): ∇L_R and ∇L_M in two backward passes,
-        combined with the cooperative weight they give, which is kept. Otherwise, on the steps in between: one
-        backward pass of λ_R·L_R + λ_M·w·L_M, w the kept weight (1 for the naive mismatch)."""
-        config = self.config
-        context = tf.distribute.get_replica_context()
-        terms = []
-        observer = observe_quantizers(mismatch_terms(terms)) if config.mismatch != "none" else contextlib.nullcontext()
-        with tf.GradientTape(persistent=refresh) as tape:
-            with observer:
-                sr = self.model(lr, training=True)
-            loss_r = tf.reduce_mean(tf.abs(sr - hr))
-            loss_m = tf.add_n(terms) if terms else tf.constant(0.0)
-            if terms and not refresh:
-                weight = self.similarity if config.mismatch == "cooperative" else 1.0
-                objective, scale = config.lambda_r * loss_r + config.lambda_m * weight * loss_m, 1.0
-            else:
-                objective, scale = loss_r, config.lambda_r
-        variables = self.weight_vars + self.range_vars
-        grads = _zeros_for_none(tape.gradient(objective, variables), variables)
-        grads = context.all_reduce(tf.distribute.ReduceOp.MEAN, grads)
-        grads_r, range_grads = grads[: len(self.weight_vars)], [scale * g for g in grads[len(self.weight_vars) :]]
-        weight_grads = [scale * g for g in grads_r]
-        metrics = {"loss": loss_r}
-        if terms:
-            metrics["mismatch"] = loss_m
-        if terms and refresh:
-            grads_m = _zeros_for_none(tape.gradient(loss_m, self.weight_vars), self.weight_vars)
-            grads_m = context.all_reduce(tf.distribute.ReduceOp.MEAN, grads_m)
-            metrics["cosine"], metrics["conflict"] = gradient_statistics(grads_r, grads_m)
-            if config.mismatch == "cooperative":
-                sims = cooperative_weight(grads_r, grads_m, per_tensor=config.cosine == "per-tensor")
-                if config.cosine == "global":
-                    metrics["similarity"] = sims[0]
-            else:
-                sims = [1.0] * len(grads_m)
-            weight_grads = [
-                config.lambda_r * r + config.lambda_m * s * m for r, s, m in zip(grads_r, sims, grads_m, strict=True)
-            ]
-        del tape
-        self.weight_optimizer.apply_gradients(
-            zip(weight_grads, self.weight_vars, strict=True), experimental_aggregate_gradients=False
-        )
-        bounds = len(self.range_vars) - len(self.gamma_vars)
-        for name, grads, variables in (
-            ("range_optimizer", range_grads[:bounds], self.range_vars[:bounds]),
-            ("gamma_optimizer", range_grads[bounds:], self.range_vars[bounds:]),
-        ):
+        """Everything a resumed run needs: model, the optimisers in use, the step counter, the kept cooperative
+        weight."""
+        odm = self.odm_model
+        parts = {"model": self.model, "weight_optimizer": odm.optimizer, "step": odm.step, "similarity": odm.similarity}
+        for name, variables in (("range_optimizer", odm.bound_vars), ("gamma_optimizer", odm.gamma_vars)):
             if variables:
-                getattr(self, name).apply_gradients(
-                    zip(grads, variables, strict=True), experimental_aggregate_gradients=False
-                )
-        return metrics
-
-    def _distributed_step(self, lr, hr, refresh):
-        per_replica = self.strategy.run(functools.partial(self._replica_step, refresh=refresh), args=(lr, hr))
-        self.step.assign_add(1)
-        metrics = {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in per_replica.items()}
-        if "similarity" in metrics:
-            self.similarity.assign(metrics["similarity"])
-        return metrics
+                parts[name] = getattr(odm, name)
+        return tf.train.Checkpoint(**parts)
 
     def train_step(self, lr, hr):
         """One optimisation step on a (distributed) batch; returns the step's losses, and on the steps that
         refresh the cooperative weight the gradient statistics."""
-        refresh = self.config.mismatch != "none" and self.current_step % self.config.similarity_every == 0
-        return {k: float(v) for k, v in self._step_fn(lr, hr, refresh).items()}
-
-
-def collapsed_ranges(model):
-    """The quantizer sites (`layer/site`) whose range is no longer a finite, non-empty interval."""
-    bad = []
-    for site in quantizer_sites(model):
-        if not isinstance(site.quantizer, UniformQuantizer):  # tfmot's own
-            continue
-        lower, upper = site.quantizer.range(site.weight, site.variables)
-        finite = bool(tf.reduce_all(tf.math.is_finite(lower)) and tf.reduce_all(tf.math.is_finite(upper)))
-        if not finite or bool(tf.reduce_any(upper <= lower)):
-            bad.append(f"{site.layer}/{site.site}")
-    return bad
+        return {k: float(v) for k, v in self._step_fn(lr, hr, self.odm_model.refreshes_now()).items()}
 
 
 def _stop_broken_run(model, what, run_dir):

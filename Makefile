@@ -21,7 +21,7 @@ $(STAMP): $(REQS) $(NODEPS)
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# The whole pipeline on the zoo RDN (or the bundled EDSR offline): demo_out/report.html. About 15 minutes on 2 cores.
+# The whole pipeline on the zoo RDN (or the bundled EDSR offline): demo_out/report.html. 6-16 minutes on 2 cores.
 demo: $(STAMP)
 	$(PY) -m edge_sr.demo --out demo_out
 

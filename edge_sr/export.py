@@ -375,8 +375,9 @@ def deploy_calibration_batches(run, scale, batch_size=16, lr_patch=64, stream=2)
 
 def deployed_run(run_dir, calibration=None):
     """(run.json's content, the run's model, its deploy completion): the Keras fake-quant model that
-    `convert --int8` exports (see edge_sr.quant.deploy). `calibration`: LR batches for the 8-bit ranges (default:
-    patches from the run's own training or calibration images)."""
+    `convert --int8` exports (see edge_sr.quant.deploy): a `paper`-placement run's model completed, its new 8-bit
+    ranges DOBI's over `calibration` (LR batches; default: patches from the run's own training or calibration
+    images); an `integer`-placement run's model as it is, every range as learned."""
     from edge_sr.quant.deploy import deploy_model
     from edge_sr.rundir import load_run_model, read_run
     from models_tf import model_config
@@ -392,6 +393,8 @@ def deployed_run(run_dir, calibration=None):
             f"--int8 does not support {arch} yet (supported: {', '.join(INTEGER_ARCHS)}); "
             "export it with --fp32, --fp16 or --dynamic"
         )
+    if run["quantization"].get("placement") == "integer":  # it trained or calibrated the integer graph itself
+        return run, model, model
     batches = calibration if calibration is not None else deploy_calibration_batches(run, config["scale"])
     deployed, _ = deploy_model(model, batches)
     return run, model, deployed

@@ -21,6 +21,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from edge_sr.errors import EdgeSRError
+from edge_sr.quant.layers import CompletionQuantizer
 from edge_sr.quant.placement import quantizer_sites
 from edge_sr.quant.quantizer import UniformQuantizer, fake_quant, observe_quantizers
 from edge_sr.quant.range_optimizer import LogBoundAdam
@@ -32,9 +33,12 @@ GRADIENT_STATISTICS = ("cosine", "conflict", "similarity")  # in a step's metric
 
 
 def range_variables(model):
-    """The trainable variables of every quantizer in `model`: ranges, WCC's gamma (tfmot's ranges are not
-    trainable: its quantizers move them themselves)."""
-    return [variable for site in quantizer_sites(model) for variable in site.variables.values() if variable.trainable]
+    """The trainable variables of every quantizer in `model`, each once (a shared range is one): ranges, WCC's
+    gamma (tfmot's ranges are not trainable: its quantizers move them themselves; nor is a fixed pixel grid)."""
+    variables = {}
+    for site in quantizer_sites(model):
+        variables.update({id(v): v for v in site.variables.values() if v.trainable})
+    return list(variables.values())
 
 
 def clip_correction_gammas(model):
@@ -95,7 +99,7 @@ def mismatch_squares(collected):
     (squared: the squares of several replicas' shares of a batch add up to the whole batch's)."""
 
     def observe(quantizer, inputs, weights):
-        if quantizer.quantizes_weights:
+        if quantizer.quantizes_weights or isinstance(quantizer, CompletionQuantizer):  # the paper's sites only
             return
         lower, upper = (tf.stop_gradient(bound) for bound in quantizer.range(inputs, weights))
         collected.append(tf.reduce_sum(tf.square(inputs - fake_quant(inputs, lower, upper, quantizer.levels))))

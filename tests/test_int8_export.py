@@ -36,15 +36,18 @@ def test_deploy_completion_quantizes_every_weight_and_tensor(photo):
     kernels = {s.layer for s in sites if s.is_weight}
     convs = {layer.name for layer in model.layers if "kernel" in [w.name.split("/")[-1][:-2] for w in layer.weights]}
     assert convs <= kernels  # no float weights left
-    assert added == sum(isinstance(layer, OutputQuantizer) and layer.quantize_output for layer in deployed.layers)
-    # Tensors a concatenation joins share its range; the global fusion reads requantised block outputs.
+    # Tensors a concatenation joins share its range (one pair of variables, trained as one); the global fusion
+    # reads requantised block outputs, moved onto its range.
     dense = deployed.get_layer("RDB_Concat_2_2")
     for name in ("RDB_Concat_2_1", "F_2_2_Relu", "LRL_1"):
-        other = deployed.get_layer(name).output_quantizer_vars
-        assert other["lower"].numpy() == dense.output_quantizer_vars["lower"].numpy()
-        assert other["upper"].numpy() == dense.output_quantizer_vars["upper"].numpy()
+        assert deployed.get_layer(name).output_quantizer_vars["lower"] is dense.output_quantizer_vars["lower"]
     fusion = deployed.get_layer("LRLs_Concat")
     assert sorted(fusion.input_quantizers) == [0, 1]  # LRL_1 and LRL_2 belong to the next dense blocks
+    assert all(fusion.input_quantizer_vars[i]["upper"] is fusion.output_quantizer_vars["upper"] for i in (0, 1))
+    outputs = [layer for layer in deployed.layers if isinstance(layer, OutputQuantizer)]
+    kernels = sum(layer.quantize_kernel for layer in outputs)
+    ranges = {id(layer.output_quantizer_vars["lower"]) for layer in outputs if layer.quantize_output}
+    assert added == kernels + len(ranges) - 2  # each one set, but the two fixed pixel grids
     output = deployed.get_layer("to_pixel_range").output_quantizer_vars
     assert (output["lower"].numpy(), output["upper"].numpy()) == (0.0, 255.0)
     image = deployed.get_layer("SR").output_quantizer_vars  # only ×255 follows: the [0, 1] image, step 1/255
@@ -67,8 +70,9 @@ def test_gradients_cross_the_integer_arithmetic_of_the_deploy_reference(photo):
                          tape.gradient(loss, deployed.trainable_variables), strict=True))  # fmt: skip
     assert [name for name, g in gradients.items() if g is None] == []
     reached = {name for name, g in gradients.items() if np.any(g.numpy())}
-    requantised = [f"LRLs_Concat/input_{i}_{bound}:0" for i in (0, 1) for bound in ("lower", "upper")]
-    assert set(requantised) <= reached  # the 8-bit ranges of the requantised copies
+    fusion = deployed.get_layer("LRLs_Concat").input_quantizer_vars
+    requantised = [fusion[i][bound].name for i in (0, 1) for bound in ("lower", "upper")]
+    assert set(requantised) <= reached  # the 8-bit range of the requantised copies
     assert {"LFF_1/input_lower:0", "F_1_1/input_upper:0"} <= reached  # k-bit inputs read through a requantisation
     kernels = [name for name in gradients if name.endswith("/kernel:0")]
     assert kernels and set(kernels) <= reached  # every conv upstream of one

@@ -191,11 +191,31 @@ def _tfmot_quantized(layer):
     return wrapped or isinstance(layer, QuantizeLayer)
 
 
+class CompletionQuantizer(UniformQuantizer):
+    """An 8-bit quantizer the deploy completion adds, outside the papers' placement: ranges start at DOBI's,
+    and ODM's mismatch loss leaves them out."""
+
+
+class SharedRange:
+    """One 8-bit range that several layers quantize onto (the tensors a concatenation joins, its output and its
+    requantised inputs): the first layer to build creates its variables, the others use the same ones, so they
+    train as one."""
+
+    def __init__(self):
+        self._variables = None
+
+    def variables(self, quantizer, layer):
+        if self._variables is None:
+            self._variables = quantizer.build(None, "output", layer)
+        return self._variables
+
+
 @keras.utils.register_keras_serializable(package="edge_sr")
 class OutputQuantizer(keras.layers.Layer):
     """Runs `layer` (shared, not copied) with an 8-bit quantized kernel (`quantize_kernel`), an 8-bit quantizer
     on its output (`quantize_output`) and 8-bit requantisation of the inputs numbered in `requantize_inputs`
-    (a concatenation reading a tensor that keeps another range).
+    (a concatenation reading a tensor that keeps another range). `shared_range`: a SharedRange that its output
+    and requantised inputs take; `fixed_output_range`: (lower, upper) of an output grid that is not trained.
 
     `input_grids` ({input index: range variables of the 8-bit grid that input arrives on}, set by the deploy
     completion) lets it compute, while simulating, what the integer kernels do with them: an input moved onto
@@ -203,27 +223,59 @@ class OutputQuantizer(keras.layers.Layer):
     requantised as XNNPACK does it, and a conv's bias is rounded onto the int32 grid it is added on.
     """
 
-    def __init__(self, layer, quantize_kernel=False, quantize_output=True, requantize_inputs=(), **kwargs):
+    def __init__(
+        self,
+        layer,
+        quantize_kernel=False,
+        quantize_output=True,
+        requantize_inputs=(),
+        shared_range=None,
+        fixed_output_range=None,
+        **kwargs,
+    ):
         if _tfmot_quantized(layer):
             raise EdgeSRError(
                 f"layer {layer.name} carries tfmot's own quantizers (a tfmot8 run): the integer export keeps edge_sr's "
                 "quantizer ranges and cannot take tfmot's; evaluate the run in Keras (python -m edge_sr.evaluate "
                 "--model RUN_DIR), or for a full-integer file train --method minmax --bits 8 instead"
             )
+        if shared_range is not None and fixed_output_range is not None:
+            raise EdgeSRError(f"{layer.name}'s output range cannot be both shared and fixed")
         super().__init__(name=layer.name, **kwargs)
         self.layer, self.quantize_kernel, self.quantize_output = layer, quantize_kernel, quantize_output
-        self.kernel_quantizer = UniformQuantizer(8, symmetric=True, per_channel=True) if quantize_kernel else None
-        self.output_quantizer = UniformQuantizer(8) if quantize_output else None
-        self.input_quantizers = {index: UniformQuantizer(8) for index in requantize_inputs}
-        self.input_grids = {}
+        self.kernel_quantizer = CompletionQuantizer(8, symmetric=True, per_channel=True) if quantize_kernel else None
+        self.output_quantizer = CompletionQuantizer(8) if quantize_output else None
+        self.input_quantizers = {index: CompletionQuantizer(8) for index in requantize_inputs}
+        self.shared_range, self.fixed_output_range = shared_range, fixed_output_range
+        self._untracked("input_grids", {})
 
     def build(self, input_shape):
         if self.kernel_quantizer:
             self.kernel_quantizer_vars = self.kernel_quantizer.build(self.layer.kernel.shape, "kernel", self)
         if self.output_quantizer:
-            self.output_quantizer_vars = self.output_quantizer.build(None, "output", self)
-        self.input_quantizer_vars = {i: q.build(None, f"input_{i}", self) for i, q in self.input_quantizers.items()}
+            self.output_quantizer_vars = self._output_range()
+        # A requantised input moves onto the concatenation's range: the one its group shares.
+        variables = {i: self.shared_range.variables(q, self) for i, q in self.input_quantizers.items()}
+        self._untracked("input_quantizer_vars", variables)
         super().build(input_shape)
+
+    def _untracked(self, name, references):
+        """Set an attribute that only refers to variables some layer owns (and checkpoints): Keras would track it
+        as a dictionary with integer keys, which a checkpoint cannot hold."""
+        object.__setattr__(self, name, references)
+
+    def _output_range(self):
+        if self.shared_range is not None:
+            return self.shared_range.variables(self.output_quantizer, self)
+        if self.fixed_output_range is not None:  # not trained: the pixel grid
+            low, high = self.fixed_output_range
+            fixed = {"lower": low, "upper": high}
+            return {
+                bound: self.add_weight(f"output_{bound}", (), initializer=keras.initializers.Constant(value),
+                                       trainable=False)
+                for bound, value in fixed.items()
+            }  # fmt: skip
+        return self.output_quantizer.build(None, "output", self)
 
     @property
     def _k_bit(self):

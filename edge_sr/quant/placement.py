@@ -5,6 +5,10 @@ residual-block (EDSR) or dense-block (RDN: block convs and local fusion) convs, 
 plus the inputs of SwinIR's two attention matmuls (2DQuant); head, tail, upsampler and residual adds stay in
 float. Those layers get the `uniform` quantizers (ODM, 2DQuant, minmax) or PAMS's (`pams`).
 
+`integer`: `paper` plus, from the start, the 8-bit quantizers and integer arithmetic that the int8 file adds
+(`edge_sr.quant.deploy.integer_model`): the model that trains or calibrates is the one the file computes, and
+`convert --int8` writes its ranges as they are.
+
 `tfmot8` is tfmot's own default 8-bit QAT (`quantize_apply` with its Default8BitQuantizeScheme) on every layer,
 with edge_sr's layers that tfmot does not know annotated: a Rescaling gets tfmot's 8-bit output quantizer (it
 makes new values), a DepthToSpace none (it only moves them).
@@ -29,7 +33,7 @@ from edge_sr.quant.quantizer import UniformQuantizer, check_bits
 from models_tf.config import model_config
 from models_tf.layers import DepthToSpace
 
-PLACEMENTS = ("paper",)
+PLACEMENTS = ("paper", "integer")
 SCHEMES = (*QUANTIZER_SCHEMES, "tfmot8")
 MID_RISE_DEFAULT_BITS = 4  # the papers' 2^b-level weight grid by default up to here; narrow (int8's own) above
 
@@ -51,7 +55,8 @@ PAPER_LAYERS = {
 
 
 def quantized_layer_names(model, placement="paper"):
-    """The layers whose weights and input get quantizers (SwinIR's attention matmuls come on top)."""
+    """The layers whose weights and input get k-bit quantizers (SwinIR's attention matmuls come on top): the
+    paper's, in either placement."""
     if placement not in PLACEMENTS:
         raise EdgeSRError(f"unknown placement {placement!r}; choose one of: {', '.join(PLACEMENTS)}")
     arch = model_config(model)["arch"]
@@ -91,6 +96,10 @@ def quantize_model(
     check_bits(bits)
     if scheme not in SCHEMES:
         raise EdgeSRError(f"unknown quantizer scheme {scheme!r}; choose one of: {', '.join(SCHEMES)}")
+    if placement == "integer" and scheme != "uniform":
+        raise EdgeSRError(
+            f"the integer placement takes edge_sr's uniform quantizers (odm, minmax, 2dquant), not {scheme}"
+        )
     if scheme == "tfmot8":
         if bits != 8 or per_channel or clip_correction or weight_grid not in (None, "narrow"):
             raise EdgeSRError("tfmot8 is tfmot's default 8-bit scheme: 8 bits, its own weight quantizers")
@@ -132,6 +141,10 @@ def quantize_model(
         for weight in layer.weights:
             variables[_short(weight)].assign(weight)
     quantized.edge_sr_config = fp_config
+    if placement == "integer":
+        from edge_sr.quant.deploy import integer_model  # it builds on this module's quantizers
+
+        return integer_model(quantized)
     return quantized
 
 
@@ -184,6 +197,11 @@ class QuantizerSite(NamedTuple):
     @property
     def is_weight(self):
         return self.weight is not None
+
+    @property
+    def requantizes(self):
+        """A deploy completion's requantisation of a concatenation's input onto the concatenation's range."""
+        return self.site.startswith("input_")
 
 
 def quantizer_sites(model):

@@ -189,14 +189,25 @@ class UniformQuantizer(tfmot.quantization.keras.quantizers.Quantizer):
       (bits ≤ 7), none at 0.
     - `clip_correction=True` (ODM's WCC, weights only): upper = percentile(|W|, 99) · gamma, the percentile
       recomputed from the current weights at every call and gamma (init 1) the only learnable range parameter.
+    - `zero_centered=True` (8-bit activations): the learned range widened on its shorter side until 0 is the
+      middle code, [−128·s, 127·s]: int8 zero point 0, which XNNPACK's int8 attention matmul needs for v.
     """
 
     def __init__(
-        self, bits=8, symmetric=False, per_channel=False, clip_correction=False, clip_percentile=99.0, mid_rise=False
+        self,
+        bits=8,
+        symmetric=False,
+        per_channel=False,
+        clip_correction=False,
+        clip_percentile=99.0,
+        mid_rise=False,
+        zero_centered=False,
     ):
         self.bits = check_bits(bits)
         if (per_channel or clip_correction or mid_rise) and not symmetric:
             raise EdgeSRError("per_channel, clip_correction and mid_rise apply to symmetric (weight) quantizers only")
+        if zero_centered and (symmetric or bits != 8):
+            raise EdgeSRError("zero_centered applies to 8-bit activation quantizers only (int8 zero point 0)")
         if per_channel and clip_correction:
             raise EdgeSRError("clip correction is layer-wise; it cannot be combined with per_channel")
         if mid_rise and bits > MAX_MID_RISE_BITS:
@@ -205,7 +216,7 @@ class UniformQuantizer(tfmot.quantization.keras.quantizers.Quantizer):
                 f"codes); use the narrow grid at {bits} bits"
             )
         self.symmetric, self.per_channel, self.mid_rise = symmetric, per_channel, mid_rise
-        self.clip_correction, self.clip_percentile = clip_correction, clip_percentile
+        self.clip_correction, self.clip_percentile, self.zero_centered = clip_correction, clip_percentile, zero_centered
 
     @property
     def levels(self):
@@ -230,6 +241,10 @@ class UniformQuantizer(tfmot.quantization.keras.quantizers.Quantizer):
             return -upper, upper
         if self.symmetric:
             return -weights["upper"], weights["upper"]
+        if self.zero_centered:
+            half = self.levels // 2
+            step = tf.maximum(tf.maximum(-weights["lower"] / half, weights["upper"] / (half - 1)), 1e-8)
+            return -half * step, (half - 1) * step
         return weights["lower"], weights["upper"]
 
     @property
@@ -260,6 +275,7 @@ class UniformQuantizer(tfmot.quantization.keras.quantizers.Quantizer):
             "clip_correction": self.clip_correction,
             "clip_percentile": self.clip_percentile,
             "mid_rise": self.mid_rise,
+            "zero_centered": self.zero_centered,
         }
 
     @classmethod

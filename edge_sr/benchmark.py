@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_sr.atomic import write_json
+from edge_sr.atomic import atomic_write, write_json
 from edge_sr.benchmarking import keras_throughput, summarize
 from edge_sr.errors import EdgeSRError, run_cli
 from edge_sr.progress import progress
@@ -637,6 +637,26 @@ def benchmark_budget(args):
             "tensors": tensors}  # fmt: skip
 
 
+def benchmark_curve(args):
+    from edge_sr.curve import CURVE_FILE, curve_rows, curve_svg, quality_curve
+
+    spec = {"model": args.model, "scale": args.scale, "train": args.train, "val": args.val, "eval": args.eval,
+            "out": args.out, "checkpoint_every": args.checkpoint_every}  # fmt: skip
+    overrides = {"batch_size": args.batch_size, "hr_patch": args.patch, "learning_rate": args.lr}
+    results = quality_curve(spec, args.bits, args.placements, args.steps, args.dquant_iterations, args.dquant_batch,
+                            overrides, args.resume)  # fmt: skip
+    results["machine"] = machine_description()
+    out = Path(args.out)
+    for name in next(iter(results["references"].values())):
+        svg = curve_svg(results, name)
+        atomic_write(out / f"curve-{name}.svg", lambda tmp, svg=svg: Path(tmp).write_text(svg))
+    headers, rows = curve_rows(results)
+    print(f"{args.model} ×{args.scale}: ODM batch {args.batch_size}, HR patch {args.patch}, lr {args.lr}; train "
+          f"min: the summed step times; {machine_description()}; {out / CURVE_FILE}")  # fmt: skip
+    print(format_table(headers, rows))
+    return results
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m edge_sr.benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -749,6 +769,24 @@ def parse_args(argv):
     budget.add_argument("--patch", type=int, default=64, help="their size (default 64)")
     budget.add_argument("--tile", type=int, help="score tile by tile, as a fixed-tile (SwinIR) file runs")
     budget.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
+    curve = commands.add_parser("curve", help="int8 file PSNR against CPU training time: ODM per placement, 2DQuant")
+    curve.add_argument("--model", default="zoo:isr-rdn-psnr-small-x2", help="FP model (default: the zoo RDN x2)")
+    curve.add_argument("--scale", type=int, default=2)
+    curve.add_argument("--train", nargs="+", required=True, metavar="FOLDER", help="HR training/calibration folders")
+    curve.add_argument("--val", required=True, help="validation folder (the parity check runs on it)")
+    curve.add_argument("--eval", nargs="+", required=True, metavar="FOLDER", help="benchmark folders to score")
+    curve.add_argument("--bits", nargs="+", type=int, default=[8, 4])
+    curve.add_argument("--placements", nargs="+", choices=("integer", "paper"), default=["integer", "paper"])
+    curve.add_argument("--steps", nargs="+", type=int, default=[0, 100, 500, 2000], help="ODM steps to score at")
+    curve.add_argument("--batch-size", type=int, default=8)
+    curve.add_argument("--patch", type=int, default=96, help="HR patch (default 96)")
+    curve.add_argument("--lr", type=float, default=1e-4)
+    curve.add_argument("--checkpoint-every", type=int, default=100)
+    curve.add_argument("--dquant-iterations", type=int, help="also calibrate 2DQuant (integer) with this DQC budget")
+    curve.add_argument("--dquant-batch", type=int, default=8, help="2DQuant's DQC batch (default 8)")
+    curve.add_argument("--resume", action="store_true", help="continue the curve in --out")
+    curve.add_argument("--out", required=True, help="folder for the runs, files, curve.json and the SVG plots")
+    curve.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
     return parser.parse_args(argv)
 
 
@@ -762,6 +800,7 @@ def main(argv=None):
         "int8": benchmark_int8,
         "onnx": benchmark_onnx,
         "budget": benchmark_budget,
+        "curve": benchmark_curve,
     }
     results = commands[args.command](args)
     if args.json:

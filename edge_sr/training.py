@@ -319,6 +319,14 @@ def run_training(
 
     Returns fit's result plus the trained `trainer`; writes run.json with everything resolved.
     """
+    trainer, sampler, validate = assemble_training(run, run_dir, strategy, show_progress)
+    result = fit(trainer, sampler, run_dir, validate, validate_every, checkpoint_every, resume, show_progress)
+    return {**result, "trainer": trainer}
+
+
+def assemble_training(run, run_dir, strategy=None, show_progress=True):
+    """(trainer, sampler, validate) of the run described by `run`, its ranges initialised (a resumed run restores
+    them in `fit`); writes run.json with everything resolved."""
     from edge_sr.data import PatchSampler
     from edge_sr.evaluation import validation_psnr
     from edge_sr.sources import load_source_model
@@ -350,9 +358,7 @@ def run_training(
             "quantization": quantization_of(config),
         },
     )
-    validate = validation_psnr(run["data"]["val"], scale)
-    result = fit(trainer, sampler, run_dir, validate, validate_every, checkpoint_every, resume, show_progress)
-    return {**result, "trainer": trainer}
+    return trainer, sampler, validation_psnr(run["data"]["val"], scale)
 
 
 # What `benchmark qat` compares: the ODM paper's ablation rows (baseline, + WCC only, WCC + naive MR, + cooperative

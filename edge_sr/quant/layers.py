@@ -14,8 +14,10 @@ from edge_sr.quant.quantizer import (
     check_bits,
     grid_step,
     integer_grid,
+    notify_observers,
     simulating,
     straight_through,
+    unobserved,
     xnnpack_mean,
     xnnpack_requantize,
 )
@@ -298,6 +300,7 @@ class OutputQuantizer(keras.layers.Layer):
                 quantizer, variables = self.input_quantizers[index], self.input_quantizer_vars[index]
             elif self._k_bit:
                 quantizer, variables = self.layer.input_quantizer, self.layer.input_quantizer_vars
+                notify_observers(quantizer, inputs[index], variables)  # ODM's L_M: what the move onto k bits changes
             else:
                 continue
             target = quantizer.range(None, variables)
@@ -336,6 +339,7 @@ class OutputQuantizer(keras.layers.Layer):
         if isinstance(self.layer, keras.layers.Rescaling) and np.size(self.layer.offset) > 1:
             swaps[self.layer, "offset"] = _int8_constant(self.layer.offset)
         originals = {key: getattr(*key) for key in swaps}
+        requantized_k_bit = self._k_bit and simulating() and 0 in self.input_grids
         try:
             for (layer, name), value in swaps.items():
                 setattr(layer, name, value)
@@ -344,7 +348,8 @@ class OutputQuantizer(keras.layers.Layer):
             elif hasattr(self.layer, "matmul_quantizers") and 0 in self.input_grids:  # SwinIR's attention
                 outputs = self.layer(inputs[0], input_grid=self.input_grids[0])
             else:
-                outputs = self.layer(inputs[0] if single else inputs)
+                with unobserved(self.layer.input_quantizer if requantized_k_bit else None):
+                    outputs = self.layer(inputs[0] if single else inputs)
         finally:
             for (layer, name), value in originals.items():
                 setattr(layer, name, value)

@@ -61,6 +61,20 @@ def _quantizer_mode(name, value):
         setattr(_observers, name, previous)
 
 
+def notify_observers(quantizer, inputs, weights):
+    """Show the observers (see `observe_quantizers`) `inputs` arriving at `quantizer`."""
+    if getattr(_observers, "unobserved", None) is quantizer:
+        return
+    for observer in getattr(_observers, "stack", ()):
+        observer(quantizer, inputs, weights)
+
+
+def unobserved(quantizer):
+    """Inside the block the observers do not see `quantizer`'s calls (None: every call is seen): its input was
+    shown to them before an integer kernel moved it onto the quantizer's grid, where the call changes nothing."""
+    return _quantizer_mode("unobserved", quantizer)
+
+
 def bypass_quantizers():
     """Inside the block every quantizer passes its input through: the quantized model computes in FP.
 
@@ -252,8 +266,7 @@ class UniformQuantizer(tfmot.quantization.keras.quantizers.Quantizer):
         return self.symmetric
 
     def __call__(self, inputs, training, weights, **kwargs):
-        for observer in getattr(_observers, "stack", ()):
-            observer(self, inputs, weights)
+        notify_observers(self, inputs, weights)
         if getattr(_observers, "bypass", False):
             return inputs
         if getattr(_observers, "replace", None) is not None:

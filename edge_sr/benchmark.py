@@ -349,7 +349,7 @@ def qat_step_times(fp_model, args, bits):
     from edge_sr.training import DEFAULT_SIMILARITY_EVERY, variant_trainers
 
     sampler = PatchSampler(args.train, args.scale, args.patch, args.batch_size, progress=False)
-    trainers = variant_trainers(fp_model, sampler, args.variants, bits, batch_size=args.batch_size,
+    trainers = variant_trainers(fp_model, sampler, args.variants, bits, args.placements, batch_size=args.batch_size,
                                 hr_patch=args.patch, learning_rate=args.lr, weight_grid=args.weight_grid)  # fmt: skip
     batches = [sampler.batch(i) for i in range(DEFAULT_SIMILARITY_EVERY)]
     calls = [lambda t=t: [t.train_step(lr, hr) for lr, hr in batches] for t in trainers.values()]
@@ -370,18 +370,19 @@ def benchmark_qat(args):
     fp_scores = {Path(s).name: evaluate_dataset(fp, s, args.scale, show_progress=False)["psnr"] for s in args.eval}
     rows = compare_variants(
         args.model, args.scale, args.train, args.val, args.eval, args.bits, args.variants, args.steps, args.out,
-        batch_size=args.batch_size, hr_patch=args.patch, learning_rate=args.lr, weight_grid=args.weight_grid,
+        args.placements, batch_size=args.batch_size, hr_patch=args.patch, learning_rate=args.lr,
+        weight_grid=args.weight_grid,
     )  # fmt: skip
     step_times = {bits: qat_step_times(fp_model, args, bits) for bits in args.bits}
     for row in rows:
-        row["step_s"] = step_times[row["bits"]][row["variant"]]
+        row["step_s"] = step_times[row["bits"]][row["variant"], row["placement"]]
     sets = list(fp_scores)
-    table = [("FP32", "-", "-", *(f"{fp_scores[n]:.2f}" for n in sets), "-", "-")]
+    table = [("FP32", "-", "-", "-", *(f"{fp_scores[n]:.2f}" for n in sets), "-", "-")]
     for row in rows:
-        baseline = step_times[row["bits"]].get("minmax")
+        baseline = step_times[row["bits"]].get(("minmax", "paper"))
         ratio = f"{row['step_s'] / baseline:.2f}" if baseline else "-"
         table.append(
-            (f"W{row['bits']}A{row['bits']}", row["variant"], row["weight_grid"],
+            (f"W{row['bits']}A{row['bits']}", row["variant"], row["placement"], row["weight_grid"],
              *(f"{row['psnr'][n]:.2f}" for n in sets), f"{row['step_s']:.3f}", ratio)
         )  # fmt: skip
     print(
@@ -389,7 +390,10 @@ def benchmark_qat(args):
         f"lr {args.lr}; step times: median of {args.timing_rounds} alternating rounds; {machine_description()}"
     )
     print(
-        format_table(["bits", "variant", "weight grid", *(f"{n} PSNR" for n in sets), "s / step", "vs minmax"], table)
+        format_table(
+            ["bits", "variant", "placement", "weight grid", *(f"{n} PSNR" for n in sets), "s / step", "vs minmax"],
+            table,
+        )
     )
     return {"fp": fp_scores, "runs": rows}
 
@@ -642,7 +646,9 @@ def benchmark_curve(args):
 
     spec = {"model": args.model, "scale": args.scale, "train": args.train, "val": args.val, "eval": args.eval,
             "out": args.out, "checkpoint_every": args.checkpoint_every}  # fmt: skip
-    overrides = {"batch_size": args.batch_size, "hr_patch": args.patch, "learning_rate": args.lr}
+    overrides = {"batch_size": args.batch_size, "hr_patch": args.patch, "learning_rate": args.lr,
+                 "range_init": args.range_init, "clip_correction": False if args.no_wcc else None,
+                 "per_channel": args.per_channel}  # fmt: skip
     results = quality_curve(spec, args.bits, args.placements, args.steps, args.dquant_iterations, args.dquant_batch,
                             overrides, args.resume)  # fmt: skip
     results["machine"] = machine_description()
@@ -712,6 +718,10 @@ def parse_args(argv):
     qat.add_argument("--patch", type=int, default=64, help="HR patch (default 64)")
     qat.add_argument("--lr", type=float, default=1e-4)
     qat.add_argument("--weight-grid", choices=WEIGHT_GRIDS, help=WEIGHT_GRID_HELP + " (pams: narrow)")
+    qat.add_argument(
+        "--placements", nargs="+", choices=("paper", "integer"), default=["paper"],
+        help="paper (default): the papers' k-bit layers; integer: the int8 file's whole graph (odm, minmax)",
+    )  # fmt: skip
     qat.add_argument("--timing-rounds", type=int, default=5, help="alternating rounds timing the steps (default 5)")
     qat.add_argument("--out", required=True, help="folder for the run directories")
     qat.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
@@ -781,6 +791,9 @@ def parse_args(argv):
     curve.add_argument("--batch-size", type=int, default=8)
     curve.add_argument("--patch", type=int, default=96, help="HR patch (default 96)")
     curve.add_argument("--lr", type=float, default=1e-4)
+    curve.add_argument("--range-init", choices=("percentile", "minmax", "dobi"), help="ODM's range start (as train)")
+    curve.add_argument("--no-wcc", action="store_true", help="ODM without weight clipping correction (as train)")
+    curve.add_argument("--per-channel", action="store_true", help="per-channel weight ranges (with --no-wcc)")
     curve.add_argument("--checkpoint-every", type=int, default=100)
     curve.add_argument("--dquant-iterations", type=int, help="also calibrate 2DQuant (integer) with this DQC budget")
     curve.add_argument("--dquant-batch", type=int, default=8, help="2DQuant's DQC batch (default 8)")

@@ -42,7 +42,8 @@ def write_run(run_dir, info):
 
 
 def _differences(held, info):
-    """The settings in which two runs differ, the end (`iterations`) aside: a resumed run may move it."""
+    """The settings in which two runs differ, the end (`iterations`) aside: a resumed run may move it; so may a
+    setting that the run's edge_sr version did not record yet (it resolves to what that version did)."""
 
     def settings(run):
         flat = {key: value for key, value in run.items() if not isinstance(value, dict)}
@@ -52,7 +53,7 @@ def _differences(held, info):
         return json.loads(json.dumps(flat))  # tuples and lists compare equal
 
     held, info = settings(held), settings(info)
-    return sorted(key for key in held.keys() | info.keys() if held.get(key) != info.get(key))
+    return sorted(key for key in held if held[key] != info.get(key))
 
 
 def read_run(run_dir):

@@ -51,6 +51,13 @@ def parse_args(argv):
     parser.add_argument("--lambda-m", type=float, help="mismatch loss weight (default 1e-5; 1e-6 for RDN)")
     parser.add_argument("--mismatch", choices=MISMATCH_MODES, help="ablation: how the mismatch loss is used")
     parser.add_argument("--no-wcc", action="store_true", help="ablation: no weight clipping correction")
+    parser.add_argument(
+        "--range-init",
+        choices=("percentile", "minmax", "dobi"),
+        help="how the ranges start (default: the method's; ODM: 1st/99th percentiles, made for 2-4 bits; at 8 bits "
+        "dobi, 2DQuant's least-error ranges, clips far less)",
+    )
+    parser.add_argument("--per-channel", action="store_true", help="per-output-channel weight ranges (with --no-wcc)")
     parser.add_argument("--weight-grid", choices=WEIGHT_GRIDS, help=WEIGHT_GRID_HELP + " (odm, minmax)")
     parser.add_argument("--cosine", choices=COSINE_MODES, default="global", help="cooperative weight per tensor?")
     parser.add_argument(
@@ -95,6 +102,8 @@ def _new_run(args):
         lambda_m=args.lambda_m,
         mismatch=args.mismatch,
         clip_correction=False if args.no_wcc else None,
+        range_init=args.range_init,
+        per_channel=args.per_channel,
         weight_grid=args.weight_grid,
         cosine=args.cosine,
         similarity_every=args.similarity_every,

@@ -73,6 +73,8 @@ class TrainConfig:
     lambda_m: float | None = None  # None: 1e-5, or 1e-6 for RDN (the paper's values)
     mismatch: str | None = None  # None: the method's default
     clip_correction: bool | None = None  # None: the method's default
+    range_init: str | None = None  # None: the method's (ODM: percentile); e.g. dobi, which suits 8 bits
+    per_channel: bool = False  # per-output-channel weight ranges (not with clip correction, which is per layer)
     weight_grid: str | None = None  # None: mid-rise (2^b levels) up to 4 bits for odm/minmax, else narrow
     split_qkv: bool = True  # SwinIR: q, k and v linears, each with its own quantizers (2DQuant's split)
     weight_bound: str | None = None  # None: "max" (ODM's no-WCC baseline) for minmax and --no-wcc, else learned
@@ -89,6 +91,16 @@ class TrainConfig:
         config.mismatch = defaults["mismatch"] if config.mismatch is None else config.mismatch
         if config.clip_correction is None:
             config.clip_correction = defaults["clip_correction"]
+        config.range_init = config.range_init or defaults["range_init"]
+        if defaults["scheme"] == "uniform" and config.range_init not in ("minmax", "percentile", "dobi"):
+            raise EdgeSRError(f"unknown range init {config.range_init!r}; choose one of: minmax, percentile, dobi")
+        if defaults["scheme"] != "uniform" and config.range_init != defaults["range_init"]:
+            raise EdgeSRError(f"--method {config.method} starts its ranges its own way: it takes no --range-init")
+        if config.per_channel and (config.clip_correction or defaults["scheme"] != "uniform"):
+            raise EdgeSRError(
+                "per-channel weight ranges need edge_sr's uniform quantizers without clip correction (WCC is per "
+                "layer): pass --no-wcc with odm, or use minmax"
+            )
         if config.lambda_m is None:
             config.lambda_m = 1e-6 if "rdn" in arch else 1e-5
         if config.hr_patch is None:
@@ -144,6 +156,8 @@ def quantization_of(config):
         quantization.update(weight_grid=config.weight_grid, split_qkv=config.split_qkv)
     if config.weight_bound:
         quantization["weight_bound"] = config.weight_bound
+    if config.per_channel:
+        quantization["per_channel"] = True
     return quantization
 
 
@@ -156,7 +170,7 @@ def prepare_model(fp_model, config, calibration_batches):
     if quantization["scheme"] == "tfmot8":
         initialize_tfmot_ranges(model, fp_model, calibration_batches)
     else:
-        initialize_ranges(model, calibration_batches, METHODS[config.method]["range_init"])
+        initialize_ranges(model, calibration_batches, config.range_init)
     return model
 
 
@@ -384,20 +398,26 @@ def variant_config(variant, bits, iterations, **train_overrides):
     return TrainConfig(**settings)
 
 
-def compare_variants(model, scale, train, val, eval_sets, bits_list, variants, iterations, out_dir, **train_overrides):
-    """Train each (bits, variant) for the same steps from the same FP model and score it on `eval_sets`.
+def compare_variants(
+    model, scale, train, val, eval_sets, bits_list, variants, iterations, out_dir, placements=("paper",), **overrides
+):
+    """Train each (bits, variant, placement) for the same steps from the same FP model and score it on `eval_sets`
+    (the Keras model: the `paper` placement without the 8-bit grids its int8 file adds).
 
-    Returns one row per run: bits, variant, PSNR per eval set.
+    Returns one row per run: bits, variant, placement, PSNR per eval set.
     """
     from edge_sr.evaluation import evaluate_dataset
     from edge_sr.rundir import restore_best
     from edge_sr.upscalers import KerasUpscaler
 
     configs = {
-        (bits, v): variant_config(v, bits, iterations, **train_overrides) for bits in bits_list for v in variants
+        (bits, v, p): variant_config(v, bits, iterations, placement=p, **overrides)
+        for bits in bits_list
+        for v in variants
+        for p in placements
     }
     rows = []
-    for (bits, variant), config in configs.items():
+    for (bits, variant, placement), config in configs.items():
         run = {
             "kind": "train",
             "model": model,
@@ -405,25 +425,27 @@ def compare_variants(model, scale, train, val, eval_sets, bits_list, variants, i
             "train": asdict(config),
             "data": {"train": [str(f) for f in train], "val": str(val), "calibration_batches": 4},
         }
-        run_dir = Path(out_dir) / f"w{bits}a{bits}-{variant}"
+        run_dir = Path(out_dir) / f"w{bits}a{bits}-{variant}{'' if placement == 'paper' else '-' + placement}"
         result = run_training(run, run_dir, validate_every=iterations, checkpoint_every=iterations)
         trainer = result["trainer"]
         restore_best(run_dir, trainer.model)
         upscaler = KerasUpscaler(trainer.model, variant, scale)
         scores = {Path(s).name: evaluate_dataset(upscaler, s, scale, show_progress=False)["psnr"] for s in eval_sets}
-        rows.append({"bits": bits, "variant": variant, "weight_grid": trainer.config.weight_grid, "psnr": scores})
+        rows.append({"bits": bits, "variant": variant, "placement": placement,
+                     "weight_grid": trainer.config.weight_grid, "psnr": scores})  # fmt: skip
     return rows
 
 
-def variant_trainers(fp_model, sampler, variants, bits, calibration_batches=4, **train_overrides):
-    """A fresh Trainer per variant on `fp_model` (ranges initialised from the sampler's calibration stream): what
-    `benchmark qat` times side by side."""
+def variant_trainers(fp_model, sampler, variants, bits, placements=("paper",), calibration_batches=4, **overrides):
+    """A fresh Trainer per (variant, placement) on `fp_model` (ranges initialised from the sampler's calibration
+    stream): what `benchmark qat` times side by side."""
     from models_tf import model_config
 
     arch, scale = model_config(fp_model)["arch"], model_config(fp_model)["scale"]
     calibration = [sampler.batch(i, stream=1)[0] for i in range(calibration_batches)]
     trainers = {}
     for variant in variants:
-        config = variant_config(variant, bits, 1, **train_overrides).resolved(arch, scale)
-        trainers[variant] = Trainer(prepare_model(fp_model, config, calibration), config)
+        for placement in placements:
+            config = variant_config(variant, bits, 1, placement=placement, **overrides).resolved(arch, scale)
+            trainers[variant, placement] = Trainer(prepare_model(fp_model, config, calibration), config)
     return trainers

@@ -31,18 +31,21 @@ def test_qat_benchmark_trains_each_variant_for_the_same_steps(tmp_path, photo):
     result = run_module(
         "edge_sr.benchmark", "qat", "--model", tmp_path / "tiny.keras", "--train", tmp_path / "train",
         "--val", tmp_path / "val", "--eval", tmp_path / "val", "--bits", 4, "--variants", "minmax", "odm",
-        "--steps", 3, "--batch-size", 2, "--patch", 24, "--timing-rounds", 1, "--out", tmp_path / "runs",
-        "--json", tmp_path / "q.json",
+        "--placements", "paper", "integer", "--steps", 3, "--batch-size", 2, "--patch", 24, "--timing-rounds", 1,
+        "--out", tmp_path / "runs", "--json", tmp_path / "q.json",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "q.json").read_text())["results"]
-    assert [(r["bits"], r["variant"], r["weight_grid"]) for r in report["runs"]] == [
-        (4, "minmax", "mid-rise"),
-        (4, "odm", "mid-rise"),
+    assert [(r["bits"], r["variant"], r["placement"], r["weight_grid"]) for r in report["runs"]] == [
+        (4, "minmax", "paper", "mid-rise"),
+        (4, "minmax", "integer", "mid-rise"),
+        (4, "odm", "paper", "mid-rise"),
+        (4, "odm", "integer", "mid-rise"),
     ]
     for run in report["runs"]:
         assert run["step_s"] > 0 and "val" in run["psnr"]
-        assert len((tmp_path / "runs" / f"w4a4-{run['variant']}" / "history.jsonl").read_text().splitlines()) == 3
+        name = f"w4a4-{run['variant']}{'-integer' if run['placement'] == 'integer' else ''}"
+        assert len((tmp_path / "runs" / name / "history.jsonl").read_text().splitlines()) == 3
     assert "vs minmax" in result.stdout and "FP32" in result.stdout
 
 

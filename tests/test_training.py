@@ -163,6 +163,25 @@ def test_a_per_tensor_cosine_needs_both_gradients_every_step():
         TrainConfig(cosine="per-tensor", similarity_every=4).resolved("edsr", 2)
 
 
+def test_range_init_and_per_channel_weights_are_checked_and_reach_the_quantizers(photo):
+    assert TrainConfig().resolved("edsr", 2).range_init == "percentile"  # ODM's own
+    with pytest.raises(EdgeSRError, match="pass --no-wcc with odm"):
+        TrainConfig(per_channel=True).resolved("edsr", 2)
+    with pytest.raises(EdgeSRError, match="takes no --range-init"):
+        TrainConfig(method="pams", range_init="dobi").resolved("edsr", 2)
+    config = TrainConfig(bits=8, clip_correction=False, per_channel=True, range_init="dobi").resolved("edsr", 2)
+    assert quantization_of(config)["per_channel"] and config.weight_bound == "max"
+    fp = build_preset("edsr-baseline", scale=2, num_blocks=1, num_features=8)
+    batch = photo[None, :32, :32].astype(np.float32)
+    ranges = {}
+    for init in ("percentile", "dobi"):
+        model = prepare_model(fp, TrainConfig(bits=8, clip_correction=False, range_init=init).resolved("edsr", 2),
+                              [batch])  # fmt: skip
+        ranges[init] = [float(s.variables["upper"].numpy()) for s in quantizer_sites(model) if not s.is_weight]
+    # DOBI's 8-bit ranges clip far less than the 99th percentile
+    assert all(d > p for d, p in zip(ranges["dobi"], ranges["percentile"], strict=True))
+
+
 def train_args(run_dir, model, train, val, *extra):
     return [
         "--run-dir", run_dir, "--model", model, "--scale", 2, "--train", train, "--val", val,

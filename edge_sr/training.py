@@ -133,7 +133,8 @@ class TrainConfig:
                 f"unknown weight bound {config.weight_bound!r}; choose one of: {', '.join(WEIGHT_BOUNDS)}"
             )
         if defaults["scheme"] == "uniform" and config.weight_bound is None:
-            config.weight_bound = "learned" if config.clip_correction else "max"
+            # max |W| of the current weights is the paper's per-layer baseline; per channel the bounds are learned
+            config.weight_bound = "learned" if config.clip_correction or config.per_channel else "max"
         if defaults["scheme"] != "uniform" and (config.mismatch != "none" or config.clip_correction):
             raise EdgeSRError(
                 f"--method {config.method} takes no mismatch loss or clip correction (they need edge_sr's uniform "

@@ -170,9 +170,12 @@ def test_range_init_and_per_channel_weights_are_checked_and_reach_the_quantizers
     with pytest.raises(EdgeSRError, match="takes no --range-init"):
         TrainConfig(method="pams", range_init="dobi").resolved("edsr", 2)
     config = TrainConfig(bits=8, clip_correction=False, per_channel=True, range_init="dobi").resolved("edsr", 2)
-    assert quantization_of(config)["per_channel"] and config.weight_bound == "max"
+    assert quantization_of(config)["per_channel"] and config.weight_bound == "learned"
     fp = build_preset("edsr-baseline", scale=2, num_blocks=1, num_features=8)
     batch = photo[None, :32, :32].astype(np.float32)
+    model = prepare_model(fp, config, [batch])
+    uppers = [s.variables["upper"] for s in quantizer_sites(model) if s.is_weight]
+    assert uppers and all(upper.shape == (8,) for upper in uppers)  # one bound per output channel
     ranges = {}
     for init in ("percentile", "dobi"):
         model = prepare_model(fp, TrainConfig(bits=8, clip_correction=False, range_init=init).resolved("edsr", 2),

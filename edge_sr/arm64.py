@@ -1,0 +1,296 @@
+"""The int8 files on ARM64 CPUs without a phone: LiteRT + XNNPACK in an aarch64 Python under qemu-aarch64.
+
+XNNPACK picks its int8 kernels by the CPU's features (NEON, dot product, i8mm); qemu's user-mode emulation runs
+the aarch64 build of the same LiteRT release as the host with each CPU model's features, so the ARM kernels'
+arithmetic can be compared with the x86 run value by value. Timings under emulation mean nothing; values do.
+
+The aarch64 Python is built once into the cache (`arm64_root`): Debian 12's arm64 python3.11 packages unpacked
+into a sysroot (fetched with apt-get into a private apt state: the host's package setup is not touched), with the
+host's ai-edge-litert and numpy versions as manylinux aarch64 wheels. qemu-aarch64 runs it with `-L sysroot`.
+"""
+
+import importlib.metadata
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from edge_sr.errors import EdgeSRError
+
+CPUS = ("cortex-a53", "cortex-a76", "max")  # NEON only; + dot product; + i8mm, SVE2, ...
+PYTHON = "3.11"  # Debian 12's python3, and a tag ai-edge-litert publishes aarch64 wheels for
+DEBIAN_PACKAGES = (f"python{PYTHON}-minimal", f"libpython{PYTHON}-stdlib", "libstdc++6")
+WHEELS = ("ai-edge-litert", "numpy")  # at the host's versions
+RUNNER = Path(__file__).with_name("litert_run.py")
+# The aarch64 HWCAP bits that XNNPACK's kernel choice reads (Linux arch/arm64/include/uapi/asm/hwcap.h).
+FEATURES = (("dot product", 0, 1 << 20), ("i8mm", 1, 1 << 13), ("SVE", 0, 1 << 22), ("SME", 1, 1 << 23))
+
+
+def qemu():
+    """The qemu-aarch64 executable."""
+    path = shutil.which("qemu-aarch64") or shutil.which("qemu-aarch64-static")
+    if path is None:
+        raise EdgeSRError("qemu-aarch64 is not installed: install qemu-user (Debian/Ubuntu: apt-get install qemu-user)")
+    return path
+
+
+def arm64_root():
+    """Where the aarch64 Python lives: $EDGE_SR_ARM64_ROOT, else a folder of the edge_sr cache named after the
+    versions it holds."""
+    if os.environ.get("EDGE_SR_ARM64_ROOT"):
+        return Path(os.environ["EDGE_SR_ARM64_ROOT"])
+    from edge_sr.data import cache_dir
+
+    versions = "-".join(f"{name}{importlib.metadata.version(name)}" for name in WHEELS)
+    return cache_dir() / "arm64" / f"python{PYTHON}-{versions}"
+
+
+def _site_packages(root):
+    return root / "usr" / "lib" / "python3" / "dist-packages"  # on Debian's python3.11 path
+
+
+def _complete(root):
+    return (root / ".complete").is_file()
+
+
+def ensure_arm64_root(build=True):
+    """The aarch64 root, built first if it is missing and `build` (else a missing one is an EdgeSRError)."""
+    root = arm64_root()
+    if _complete(root):
+        return root
+    if not build or os.environ.get("EDGE_SR_ARM64_ROOT"):
+        raise EdgeSRError(
+            f"no arm64 Python at {root}: build it with `python -m edge_sr.armcheck --setup` (or `make arm64-root`; "
+            "needs apt-get, dpkg-deb and network access)"
+        )
+    build_arm64_root(root)
+    return root
+
+
+def build_arm64_root(root):
+    """Unpack Debian's arm64 python3.11 and its libraries into `root` and install the aarch64 wheels of the host's
+    ai-edge-litert and numpy into it. Built beside `root` and renamed into place."""
+    for tool in ("apt-get", "dpkg-deb"):
+        if shutil.which(tool) is None:
+            raise EdgeSRError(
+                f"building the arm64 Python needs {tool} (a Debian 12 host), or set EDGE_SR_ARM64_ROOT to a root "
+                "built there with `make arm64-root`"
+            )
+    root = Path(root)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}."))
+    try:
+        sysroot = work / "root"
+        for deb in _download_debs(work / "apt"):
+            _run(["dpkg-deb", "-x", str(deb), str(sysroot)], f"unpacking {deb.name}")
+        wheels = [f"{name}=={importlib.metadata.version(name)}" for name in WHEELS]
+        _run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-warn-conflicts",
+             "--only-binary=:all:", "--platform", "manylinux_2_27_aarch64", "--python-version", PYTHON,
+             "--implementation", "cp", "--target", str(_site_packages(sysroot)), *wheels],
+            f"pip install of the aarch64 wheels {' '.join(wheels)}",
+        )  # fmt: skip
+        (sysroot / ".complete").touch()
+        shutil.rmtree(root, ignore_errors=True)
+        os.replace(sysroot, root)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _download_debs(state):
+    """Debian's arm64 packages (DEBIAN_PACKAGES and what they depend on), downloaded with apt-get from the host's
+    package sources into a private apt state: nothing of the host's package setup changes."""
+    for folder in ("lists/partial", "archives/partial"):
+        (state / folder).mkdir(parents=True, exist_ok=True)
+    (state / "status").touch()
+    options = [
+        f"-oDir::State={state}", f"-oDir::State::Lists={state / 'lists'}", f"-oDir::State::status={state / 'status'}",
+        f"-oDir::Cache={state}", f"-oDir::Cache::Archives={state / 'archives'}", "-oAPT::Architecture=arm64",
+        "-oAPT::Architectures=arm64", "-oDebug::NoLocking=1", "-qq",
+    ]  # fmt: skip
+    _run(["apt-get", *options, "update"], "apt-get update (arm64 package lists)")
+    _run(
+        ["apt-get", *options, "install", "--download-only", "--no-install-recommends", "-y", *DEBIAN_PACKAGES],
+        f"apt-get download of the arm64 packages {' '.join(DEBIAN_PACKAGES)} (Debian 12 has them)",
+    )
+    return sorted((state / "archives").glob("*.deb"))
+
+
+def _run(command, what):
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        raise EdgeSRError(f"{what} failed ({lines[-1] if lines else f'exit {result.returncode}'})")
+
+
+# The MIDR each qemu 7.2 CPU model reports (implementer, variant, part, revision; 'max' is QEMU's own). LiteRT's
+# cpuinfo reads the core type from /proc/cpuinfo (and XNNPACK picks Cortex-A53-scheduled kernels by it); qemu-user
+# 7.2 does not emulate that file for aarch64, so each run gets one written for its CPU model.
+MIDRS = {
+    "cortex-a53": (0x41, 0x0, 0xD03, 4),
+    "cortex-a55": (0x41, 0x1, 0xD05, 0),
+    "cortex-a57": (0x41, 0x1, 0xD07, 0),
+    "cortex-a72": (0x41, 0x0, 0xD08, 3),
+    "cortex-a76": (0x41, 0x4, 0xD0B, 1),
+    "neoverse-n1": (0x41, 0x4, 0xD0C, 1),
+    "max": (0x00, 0x0, 0x051, 0),
+}
+
+
+def check_cpus(cpus):
+    unknown = [cpu for cpu in cpus if cpu.split(",")[0] not in MIDRS]
+    if unknown:
+        raise EdgeSRError(f"unknown CPU model {', '.join(unknown)}; choose from {', '.join(MIDRS)}")
+    return list(cpus)
+
+
+def _cpuinfo(cpu):
+    """/proc/cpuinfo as an aarch64 Linux kernel on `cpu` writes it, one entry per CPU the host's sysfs lists."""
+    implementer, variant, part, revision = MIDRS[cpu.split(",")[0]]  # a model's options: max,sme=off
+    try:
+        last = int(Path("/sys/devices/system/cpu/possible").read_text().strip().split("-")[-1].split(",")[-1])
+    except (OSError, ValueError):
+        last = (os.cpu_count() or 1) - 1
+    entry = (
+        "processor\t: {}\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd cpuid\nCPU implementer\t: {:#04x}\n"
+        "CPU architecture: 8\nCPU variant\t: {:#x}\nCPU part\t: {:#05x}\nCPU revision\t: {}\n\n"
+    )
+    return "".join(entry.format(n, implementer, variant, part, revision) for n in range(last + 1))
+
+
+def _sysroot_view(root, cpu, folder):
+    """A folder that is `root` (its entries linked) plus a proc/cpuinfo for `cpu`: what `qemu-aarch64 -L` gets."""
+    view = Path(folder, "sysroot")
+    (view / "proc").mkdir(parents=True)
+    for entry in root.iterdir():
+        if entry.name != "proc":
+            (view / entry.name).symlink_to(entry)
+    (view / "proc" / "cpuinfo").write_text(_cpuinfo(cpu))
+    return view
+
+
+def run_arm64(path, inputs, cpu, root):
+    """(raw output tensors, hwcap, delegate nodes) of `path` run by `edge_sr/litert_run.py` in the aarch64 Python
+    under qemu-aarch64 emulating `cpu`, on the input tensors `inputs`."""
+    with tempfile.TemporaryDirectory(prefix="edge_sr-arm64-") as folder:
+        given, taken = Path(folder, "inputs.npz"), Path(folder, "outputs.npz")
+        np.savez(given, **{str(i): values for i, values in enumerate(inputs)})
+        python = root / "usr" / "bin" / f"python{PYTHON}"
+        view = _sysroot_view(root, cpu, folder)
+        command = [qemu(), "-cpu", cpu, "-L", str(view), str(python), "-I", str(RUNNER), str(path), str(given)]
+        result = subprocess.run([*command, str(taken)], capture_output=True, text=True)
+        if result.returncode != 0 or not taken.is_file():
+            lines = result.stderr.strip().splitlines()
+            raise EdgeSRError(f"{Path(path).name} failed under qemu-aarch64 -cpu {cpu}: {lines[-1] if lines else ''}")
+        with np.load(taken) as stored:
+            outputs = [stored[str(i)] for i in range(len(inputs))]
+            return outputs, [int(n) for n in stored["hwcap"]], int(stored["delegated"])
+
+
+def feature_names(hwcap):
+    """The CPU features among FEATURES that an [AT_HWCAP, AT_HWCAP2] pair announces."""
+    return [name for name, word, bit in FEATURES if hwcap[word] & bit]
+
+
+def host_features():
+    """The x86 features XNNPACK's int8 kernels are chosen by, as /proc/cpuinfo lists them."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            flags = next(line.split(":", 1)[1].split() for line in info if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return []
+    return [name for name in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if name in flags]
+
+
+def crops(folder, scale, size, count=None):
+    """(name, LR crop, HR crop) from the middle of each image of a benchmark folder: `size` (h, w) LR pixels (the
+    whole image where it is smaller), the first `count` images."""
+    from edge_sr.data.datasets import open_benchmark
+
+    pieces = []
+    for index, (name, lr, hr) in enumerate(open_benchmark(folder, scale)):
+        if count is not None and index >= count:
+            break
+        height, width = min(size[0], lr.shape[0]), min(size[1], lr.shape[1])
+        top, left = (lr.shape[0] - height) // 2, (lr.shape[1] - width) // 2
+        hr_crop = hr[scale * top : scale * (top + height), scale * left : scale * (left + width)]
+        pieces.append((name, lr[top : top + height, left : left + width], hr_crop))
+    return pieces
+
+
+def compare(reference, values):
+    """Share of `values` equal to the `reference` run's, within 1 of it, and the largest difference (in the
+    output tensor's steps, LSB)."""
+    pairs = zip(reference, values, strict=True)
+    difference = np.concatenate([np.abs(a.astype(np.int32) - b).ravel() for a, b in pairs])
+    return {
+        "equal": float(np.mean(difference == 0)),
+        "within_1_lsb": float(np.mean(difference <= 1)),
+        "max_lsb": int(difference.max()),
+    }
+
+
+def armcheck(path, folder, scale, cpus=CPUS, run_dir=None, crop=(32, 32), count=None, build=True, report=None):
+    """Run an exported file with XNNPACK on x86 (here) and on each emulated ARM CPU model, on LR crops of a
+    benchmark folder; returns {"file", "crops", "rows": [{"cpu", "features", "delegated", "psnr", "delta_psnr",
+    "equal", "within_1_lsb", "max_lsb"}]}, the first row the host's.
+
+    With `run_dir` (the `train` or `calibrate` run the file was exported from) ΔPSNR is against the file's Keras
+    fake-quant reference, as `convert --int8`'s parity gate computes it; without, `delta_psnr` is against the
+    host's run.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edge_sr import litert_run
+    from edge_sr.benchmark import machine_description
+    from edge_sr.metrics import psnr
+    from edge_sr.runtime import TFLiteModel, _dequantize, _quantize
+    from edge_sr.upscalers import to_uint8
+
+    cpus = check_cpus(cpus)
+    qemu()
+    root = ensure_arm64_root(build)
+    model = TFLiteModel(path, threads=1, scale=scale)  # checks the file and its scale
+    pieces = crops(folder, scale, model.input_size or crop, count)
+    if model.input_size and any(lr.shape[:2] != model.input_size for _, lr, _ in pieces):
+        raise EdgeSRError(f"{model.name} takes {model.input_size} tiles; every image of {folder} must be that large")
+    interpreter = Interpreter(model_path=str(path))
+    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    inputs = [_quantize(lr, source) for _, lr, _ in pieces]
+
+    def score(outputs):
+        return float(np.mean([psnr(to_uint8(_dequantize(raw, target)), hr, shave=scale)
+                              for raw, (_, _, hr) in zip(outputs, pieces, strict=True)]))  # fmt: skip
+
+    baseline = None
+    if run_dir is not None:
+        from edge_sr.export import deployed_run
+        from edge_sr.upscalers import KerasUpscaler
+
+        _, _, deployed = deployed_run(run_dir)
+        reference = KerasUpscaler(deployed, "reference", scale)
+        baseline = float(np.mean([psnr(reference(lr), hr, shave=scale) for _, lr, hr in pieces]))
+    host, delegated = litert_run.run_file(path, inputs)
+    host_psnr = score(host)
+    baseline = host_psnr if baseline is None else baseline
+    rows = [{"cpu": f"x86-64 host ({machine_description()})", "features": host_features(),
+             "delegated": delegated, "psnr": host_psnr, "delta_psnr": host_psnr - baseline,
+             **compare(host, host)}]  # fmt: skip
+    for cpu in cpus:
+        if report:
+            report(f"{model.name}: qemu-aarch64 -cpu {cpu} ...")
+        outputs, hwcap, delegated = run_arm64(path, inputs, cpu, root)
+        arm_psnr = score(outputs)
+        rows.append({"cpu": cpu, "features": feature_names(hwcap), "delegated": delegated, "psnr": arm_psnr,
+                     "delta_psnr": arm_psnr - baseline, **compare(host, outputs)})  # fmt: skip
+    shape = pieces[0][1].shape
+    return {
+        "file": str(path),
+        "crops": f"{len(pieces)} LR crops of {shape[1]}×{shape[0]}",
+        "reference": "Keras fake-quant reference" if run_dir is not None else "x86 run",
+        "rows": rows,
+    }

@@ -27,14 +27,23 @@ DEBIAN_PACKAGES = (f"python{PYTHON}-minimal", f"libpython{PYTHON}-stdlib", "libs
 WHEELS = ("ai-edge-litert", "numpy")  # at the host's versions
 RUNNER = Path(__file__).with_name("litert_run.py")
 # The aarch64 HWCAP bits that XNNPACK's kernel choice reads (Linux arch/arm64/include/uapi/asm/hwcap.h).
-FEATURES = (("dot product", 0, 1 << 20), ("i8mm", 1, 1 << 13), ("SVE", 0, 1 << 22), ("SME", 1, 1 << 23))
+FEATURES = (
+    ("dot product", 0, 1 << 20),
+    ("i8mm", 1, 1 << 13),
+    ("SVE", 0, 1 << 22),
+    ("SVE2", 1, 1 << 1),
+    ("SME", 1, 1 << 23),
+    ("SME2", 1, 1 << 37),
+)
 
 
 def qemu():
-    """The qemu-aarch64 executable."""
-    path = shutil.which("qemu-aarch64") or shutil.which("qemu-aarch64-static")
+    """The qemu-aarch64 executable: $EDGE_SR_QEMU, else the one on the PATH."""
+    chosen = os.environ.get("EDGE_SR_QEMU")
+    path = shutil.which(chosen) if chosen else shutil.which("qemu-aarch64") or shutil.which("qemu-aarch64-static")
     if path is None:
-        raise EdgeSRError("qemu-aarch64 is not installed: install qemu-user (Debian/Ubuntu: apt-get install qemu-user)")
+        where = f"at {chosen} ($EDGE_SR_QEMU)" if chosen else "on the PATH"
+        raise EdgeSRError(f"no qemu-aarch64 {where}: install qemu-user (Debian/Ubuntu: apt-get install qemu-user)")
     return path
 
 
@@ -62,7 +71,7 @@ def ensure_arm64_root(build=True):
     root = arm64_root()
     if _complete(root):
         return root
-    if not build or os.environ.get("EDGE_SR_ARM64_ROOT"):
+    if not build:
         raise EdgeSRError(
             f"no arm64 Python at {root}: build it with `python -m edge_sr.armcheck --setup` (or `make arm64-root`; "
             "needs apt-get, dpkg-deb and network access)"
@@ -174,8 +183,8 @@ def _sysroot_view(root, cpu, folder):
 
 
 def run_arm64(path, inputs, cpu, root):
-    """(raw output tensors, hwcap, delegate nodes) of `path` run by `edge_sr/litert_run.py` in the aarch64 Python
-    under qemu-aarch64 emulating `cpu`, on the input tensors `inputs`."""
+    """(raw output tensors of each input, hwcap, delegate nodes) of `path` run by `edge_sr/litert_run.py` in the
+    aarch64 Python under qemu-aarch64 emulating `cpu`, on the input tensors `inputs`."""
     with tempfile.TemporaryDirectory(prefix="edge_sr-arm64-") as folder:
         given, taken = Path(folder, "inputs.npz"), Path(folder, "outputs.npz")
         np.savez(given, **{str(i): values for i, values in enumerate(inputs)})
@@ -187,7 +196,8 @@ def run_arm64(path, inputs, cpu, root):
             lines = result.stderr.strip().splitlines()
             raise EdgeSRError(f"{Path(path).name} failed under qemu-aarch64 -cpu {cpu}: {lines[-1] if lines else ''}")
         with np.load(taken) as stored:
-            outputs = [stored[str(i)] for i in range(len(inputs))]
+            count = 1 + max(int(key.split("/")[1]) for key in stored.files if "/" in key)
+            outputs = [[stored[f"{i}/{j}"] for j in range(count)] for i in range(len(inputs))]
             return outputs, [int(n) for n in stored["hwcap"]], int(stored["delegated"])
 
 
@@ -234,14 +244,71 @@ def compare(reference, values):
     }
 
 
-def armcheck(path, folder, scale, cpus=CPUS, run_dir=None, crop=(32, 32), count=None, build=True, report=None):
+def _every_tensor_output(path, target):
+    """Write `path` with every tensor an op makes also a graph output (so a run shows them all) to `target`;
+    returns [(op name, output tensor name, its position among the outputs, the positions of its computed
+    inputs, or None for the graph input)] in graph order."""
+    from ai_edge_litert.tools.flatbuffer_utils import (
+        convert_object_to_bytearray,
+        opcode_to_name,
+        read_model_from_bytearray,
+    )
+
+    model = read_model_from_bytearray(bytearray(Path(path).read_bytes()))
+    graph = model.subgraphs[0]
+    graph.outputs = list(dict.fromkeys([*graph.outputs, *(i for op in graph.operators for i in op.outputs)]))
+    position = {tensor: n for n, tensor in enumerate(graph.outputs)}
+    ops = [
+        (
+            opcode_to_name(model, op.opcodeIndex),
+            graph.tensors[op.outputs[0]].name.decode(),
+            position[op.outputs[0]],
+            [position.get(i) for i in op.inputs if i >= 0 and (i in position or i in graph.inputs)],
+        )
+        for op in graph.operators
+    ]
+    Path(target).write_bytes(bytes(convert_object_to_bytearray(model)))
+    return ops
+
+
+def op_differences(path, values, cpu, root):
+    """The ops that compute differently on `cpu`: run on one input tensor `values` with every op's output kept,
+    here and under qemu, the ops whose computed inputs are equal on both and whose output is not, as
+    [{"op", "tensor", "differ": share of values, "max_lsb"}]. (An op after a differing one reads other inputs
+    and is not judged.)"""
+    from edge_sr import litert_run
+
+    with tempfile.TemporaryDirectory(prefix="edge_sr-ops-") as folder:
+        every = Path(folder, "every.tflite")
+        ops = _every_tensor_output(path, every)
+        (host,), _ = litert_run.run_file(every, [values])
+        (arm,), _, _ = run_arm64(every, [values], cpu, root)
+    differences = []
+    for name, tensor, output, inputs in ops:
+        if all(i is None or np.array_equal(host[i], arm[i]) for i in inputs) and not np.array_equal(
+            host[output], arm[output]
+        ):
+            difference = np.abs(host[output].astype(np.int64) - arm[output])
+            differences.append(
+                {
+                    "op": name,
+                    "tensor": tensor,
+                    "differ": float(np.mean(difference > 0)),
+                    "max_lsb": int(difference.max()),
+                }
+            )
+    return differences
+
+
+def armcheck(path, folder, scale, cpus=CPUS, run_dir=None, crop=(32, 32), count=None, build=None, report=None):
     """Run an exported file with XNNPACK on x86 (here) and on each emulated ARM CPU model, on LR crops of a
-    benchmark folder; returns {"file", "crops", "rows": [{"cpu", "features", "delegated", "psnr", "delta_psnr",
-    "equal", "within_1_lsb", "max_lsb"}]}, the first row the host's.
+    benchmark folder; returns {"file", "crops", "reference", "rows": [{"cpu", "features", "delegated", "psnr",
+    "delta_psnr", "equal", "within_1_lsb", "max_lsb", "ops"}]}, the first row the host's. `ops`: where a CPU
+    model's output differs from the host's, the ops that compute differently (`op_differences` on the first crop).
 
     With `run_dir` (the `train` or `calibrate` run the file was exported from) ΔPSNR is against the file's Keras
-    fake-quant reference, as `convert --int8`'s parity gate computes it; without, `delta_psnr` is against the
-    host's run.
+    fake-quant reference, computed as `convert --int8`'s parity gate computes it; without, against the host's run.
+    `build`: build a missing aarch64 Python (default: unless $EDGE_SR_ARM64_ROOT names one).
     """
     from ai_edge_litert.interpreter import Interpreter
 
@@ -253,7 +320,7 @@ def armcheck(path, folder, scale, cpus=CPUS, run_dir=None, crop=(32, 32), count=
 
     cpus = check_cpus(cpus)
     qemu()
-    root = ensure_arm64_root(build)
+    root = ensure_arm64_root(not os.environ.get("EDGE_SR_ARM64_ROOT") if build is None else build)
     model = TFLiteModel(path, threads=1, scale=scale)  # checks the file and its scale
     pieces = crops(folder, scale, model.input_size or crop, count)
     if model.input_size and any(lr.shape[:2] != model.input_size for _, lr, _ in pieces):
@@ -275,18 +342,22 @@ def armcheck(path, folder, scale, cpus=CPUS, run_dir=None, crop=(32, 32), count=
         reference = KerasUpscaler(deployed, "reference", scale)
         baseline = float(np.mean([psnr(reference(lr), hr, shave=scale) for _, lr, hr in pieces]))
     host, delegated = litert_run.run_file(path, inputs)
+    host = [tensors[0] for tensors in host]
     host_psnr = score(host)
     baseline = host_psnr if baseline is None else baseline
     rows = [{"cpu": f"x86-64 host ({machine_description()})", "features": host_features(),
              "delegated": delegated, "psnr": host_psnr, "delta_psnr": host_psnr - baseline,
-             **compare(host, host)}]  # fmt: skip
+             **compare(host, host), "ops": []}]  # fmt: skip
     for cpu in cpus:
         if report:
             report(f"{model.name}: qemu-aarch64 -cpu {cpu} ...")
         outputs, hwcap, delegated = run_arm64(path, inputs, cpu, root)
-        arm_psnr = score(outputs)
-        rows.append({"cpu": cpu, "features": feature_names(hwcap), "delegated": delegated, "psnr": arm_psnr,
-                     "delta_psnr": arm_psnr - baseline, **compare(host, outputs)})  # fmt: skip
+        outputs = [tensors[0] for tensors in outputs]
+        row = {"cpu": cpu, "features": feature_names(hwcap), "delegated": delegated, "psnr": score(outputs),
+               **compare(host, outputs)}  # fmt: skip
+        row["delta_psnr"] = row["psnr"] - baseline
+        row["ops"] = op_differences(path, inputs[0], cpu, root) if row["equal"] < 1 else []
+        rows.append(row)
     shape = pieces[0][1].shape
     return {
         "file": str(path),

@@ -65,7 +65,14 @@ def format_result(result):
     ]
     headers = ["CPU", "features", f"ΔPSNR vs {result['reference']} (dB)", "% equal to x86", "% within 1 LSB",
                "max |Δ| (LSB)"]  # fmt: skip
-    return f"{result['file']}: {result['crops']}\n{format_table(headers, rows)}"
+    lines = [f"{result['file']}: {result['crops']}", format_table(headers, rows)]
+    for row in result["rows"]:
+        for op in row["ops"]:
+            lines.append(
+                f"{row['cpu']}: {op['op']} {op['tensor']} computes differently from x86 on the same inputs: "
+                f"{100 * op['differ']:.3f} % of its values, by up to {op['max_lsb']} LSB"
+            )
+    return "\n".join(lines)
 
 
 def main(argv=None):

@@ -6,8 +6,8 @@ alone, and imports it on the host: one piece of code for both sides, so the CPU 
     python litert_run.py MODEL.tflite INPUTS.npz OUTPUTS.npz
 
 INPUTS.npz holds arrays `0`, `1`, ... in the model's input type ([H, W, 3] each); OUTPUTS.npz gets the raw output
-tensor of each under the same name, plus `hwcap` (the CPU features the kernel announces: XNNPACK's kernel choice
-reads them) and `delegated` (ops XNNPACK took: DELEGATE nodes in the executed plan).
+tensors of each as `0/0`, `0/1`, ... (input/output), plus `hwcap` (the CPU features the kernel announces: XNNPACK's
+kernel choice reads them) and `delegated` (ops XNNPACK took: DELEGATE nodes in the executed plan).
 """
 
 import sys
@@ -29,9 +29,9 @@ def cpu_features():
 
 
 def run_file(path, inputs):
-    """(raw output tensors, number of delegate nodes): `path` run with XNNPACK, one thread, on each input."""
+    """(raw output tensors of each input, number of delegate nodes): `path` run with XNNPACK, one thread."""
     interpreter = Interpreter(model_path=str(path), num_threads=1, experimental_op_resolver_type=OpResolverType.AUTO)
-    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    source, targets = interpreter.get_input_details()[0], interpreter.get_output_details()
     outputs, shape = [], None
     for values in inputs:
         if values.shape != shape:
@@ -40,7 +40,7 @@ def run_file(path, inputs):
             shape = values.shape
         interpreter.set_tensor(source["index"], values[None])
         interpreter.invoke()
-        outputs.append(interpreter.get_tensor(target["index"])[0].copy())
+        outputs.append([interpreter.get_tensor(target["index"])[0].copy() for target in targets])
     delegated = sum(op["op_name"] == "DELEGATE" for op in interpreter._get_ops_details())
     return outputs, delegated
 
@@ -49,7 +49,7 @@ def main(model, inputs_path, outputs_path):
     with np.load(inputs_path) as stored:
         inputs = [stored[str(i)] for i in range(len(stored.files))]
     outputs, delegated = run_file(model, inputs)
-    arrays = {str(i): values for i, values in enumerate(outputs)}
+    arrays = {f"{i}/{j}": values for i, tensors in enumerate(outputs) for j, values in enumerate(tensors)}
     np.savez(outputs_path, hwcap=np.array(cpu_features(), np.uint64), delegated=delegated, **arrays)
 
 

@@ -47,6 +47,12 @@ def qemu():
     return path
 
 
+def qemu_version():
+    """The first line of `qemu-aarch64 --version`: "qemu-aarch64 version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)"."""
+    result = subprocess.run([qemu(), "--version"], capture_output=True, text=True)
+    return (result.stdout.strip().splitlines() or ["qemu-aarch64 (version unknown)"])[0]
+
+
 def arm64_root():
     """Where the aarch64 Python lives: $EDGE_SR_ARM64_ROOT, else a folder of the edge_sr cache named after the
     versions it holds."""
@@ -136,16 +142,20 @@ def _run(command, what):
         raise EdgeSRError(f"{what} failed ({lines[-1] if lines else f'exit {result.returncode}'})")
 
 
-# The MIDR each qemu 7.2 CPU model reports (implementer, variant, part, revision; 'max' is QEMU's own). LiteRT's
-# cpuinfo reads the core type from /proc/cpuinfo (and XNNPACK picks Cortex-A53-scheduled kernels by it); qemu-user
-# 7.2 does not emulate that file for aarch64, so each run gets one written for its CPU model.
+# The MIDR of the CPU models qemu-aarch64 emulates (implementer, variant, part, revision; 'max' is QEMU's own
+# part 'Q'; neoverse-n2 and -v1 need qemu 8 or later). LiteRT's cpuinfo reads the core type from /proc/cpuinfo,
+# and XNNPACK picks Cortex-A53-scheduled kernels by it; qemu 7.2 emulates no /proc/cpuinfo for aarch64 (cpuinfo
+# then finds no cores and LiteRT crashes), so each run gets one written for its CPU model.
 MIDRS = {
+    "cortex-a35": (0x41, 0x0, 0xD04, 1),
     "cortex-a53": (0x41, 0x0, 0xD03, 4),
-    "cortex-a55": (0x41, 0x1, 0xD05, 0),
     "cortex-a57": (0x41, 0x1, 0xD07, 0),
     "cortex-a72": (0x41, 0x0, 0xD08, 3),
     "cortex-a76": (0x41, 0x4, 0xD0B, 1),
     "neoverse-n1": (0x41, 0x4, 0xD0C, 1),
+    "neoverse-n2": (0x41, 0x0, 0xD49, 3),
+    "neoverse-v1": (0x41, 0x1, 0xD40, 1),
+    "a64fx": (0x46, 0x1, 0x001, 0),
     "max": (0x00, 0x0, 0x051, 0),
 }
 
@@ -363,5 +373,6 @@ def armcheck(path, folder, scale, cpus=CPUS, run_dir=None, crop=(32, 32), count=
         "file": str(path),
         "crops": f"{len(pieces)} LR crops of {shape[1]}×{shape[0]}",
         "reference": "Keras fake-quant reference" if run_dir is not None else "x86 run",
+        "emulator": qemu_version(),
         "rows": rows,
     }

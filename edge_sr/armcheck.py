@@ -65,7 +65,7 @@ def format_result(result):
     ]
     headers = ["CPU", "features", f"ΔPSNR vs {result['reference']} (dB)", "% equal to x86", "% within 1 LSB",
                "max |Δ| (LSB)"]  # fmt: skip
-    lines = [f"{result['file']}: {result['crops']}", format_table(headers, rows)]
+    lines = [f"{result['file']}: {result['crops']}; {result['emulator']}", format_table(headers, rows)]
     for row in result["rows"]:
         for op in row["ops"]:
             lines.append(

@@ -26,6 +26,7 @@ PYTHON = "3.11"  # Debian 12's python3, and a tag ai-edge-litert publishes aarch
 DEBIAN_PACKAGES = (f"python{PYTHON}-minimal", f"libpython{PYTHON}-stdlib", "libstdc++6")
 WHEELS = ("ai-edge-litert", "numpy")  # at the host's versions
 RUNNER = Path(__file__).with_name("litert_run.py")
+COUNTER = Path(__file__).with_name("insn_count.c")
 # The aarch64 HWCAP bits that XNNPACK's kernel choice reads (Linux arch/arm64/include/uapi/asm/hwcap.h).
 FEATURES = (
     ("dot product", 0, 1 << 20),
@@ -192,23 +193,44 @@ def _sysroot_view(root, cpu, folder):
     return view
 
 
-def run_arm64(path, inputs, cpu, root):
-    """(raw output tensors of each input, hwcap, delegate nodes) of `path` run by `edge_sr/litert_run.py` in the
-    aarch64 Python under qemu-aarch64 emulating `cpu`, on the input tensors `inputs`."""
+def counter_plugin(root):
+    """The instruction-counting qemu plugin (edge_sr/insn_count.c), compiled into `root` on first use."""
+    import hashlib
+
+    source = COUNTER.read_bytes()
+    plugin = root / f"insn_count-{hashlib.sha256(source).hexdigest()[:12]}.so"
+    if not plugin.is_file():
+        compiler = shutil.which(os.environ.get("CC") or "cc") or shutil.which("gcc")
+        if compiler is None:
+            raise EdgeSRError("counting instructions needs a C compiler for the qemu plugin: install gcc")
+        partial = plugin.with_suffix(".partial")
+        _run([compiler, "-shared", "-fPIC", "-O2", "-fvisibility=hidden", "-o", str(partial), str(COUNTER)],
+             f"compiling {COUNTER.name}")  # fmt: skip
+        os.replace(partial, plugin)
+    return plugin
+
+
+def run_arm64(path, inputs, cpu, root, count=False):
+    """(raw output tensors of each input, hwcap, delegate nodes, instructions) of `path` run by
+    `edge_sr/litert_run.py` in the aarch64 Python under qemu-aarch64 emulating `cpu`, on the input tensors
+    `inputs`. `count`: the guest instructions one more invoke of the last input executes (else None)."""
     with tempfile.TemporaryDirectory(prefix="edge_sr-arm64-") as folder:
-        given, taken = Path(folder, "inputs.npz"), Path(folder, "outputs.npz")
+        given, taken, counted = (Path(folder, name) for name in ("inputs.npz", "outputs.npz", "instructions"))
         np.savez(given, **{str(i): values for i, values in enumerate(inputs)})
         python = root / "usr" / "bin" / f"python{PYTHON}"
         view = _sysroot_view(root, cpu, folder)
-        command = [qemu(), "-cpu", cpu, "-L", str(view), str(python), "-I", str(RUNNER), str(path), str(given)]
-        result = subprocess.run([*command, str(taken)], capture_output=True, text=True)
+        plugin = ["-plugin", f"{counter_plugin(root)},outfile={counted}"] if count else []
+        command = [qemu(), *plugin, "-cpu", cpu, "-L", str(view), str(python), "-I", str(RUNNER), str(path)]
+        result = subprocess.run([*command, str(given), str(taken), "count" if count else ""], capture_output=True,
+                                text=True)  # fmt: skip
         if result.returncode != 0 or not taken.is_file():
             lines = result.stderr.strip().splitlines()
             raise EdgeSRError(f"{Path(path).name} failed under qemu-aarch64 -cpu {cpu}: {lines[-1] if lines else ''}")
         with np.load(taken) as stored:
-            count = 1 + max(int(key.split("/")[1]) for key in stored.files if "/" in key)
-            outputs = [[stored[f"{i}/{j}"] for j in range(count)] for i in range(len(inputs))]
-            return outputs, [int(n) for n in stored["hwcap"]], int(stored["delegated"])
+            tensors = 1 + max(int(key.split("/")[1]) for key in stored.files if "/" in key)
+            outputs = [[stored[f"{i}/{j}"] for j in range(tensors)] for i in range(len(inputs))]
+            hwcap, delegated = [int(n) for n in stored["hwcap"]], int(stored["delegated"])
+        return outputs, hwcap, delegated, int(counted.read_text()) if count else None
 
 
 def feature_names(hwcap):
@@ -292,7 +314,7 @@ def op_differences(path, values, cpu, root):
         every = Path(folder, "every.tflite")
         ops = _every_tensor_output(path, every)
         (host,), _ = litert_run.run_file(every, [values])
-        (arm,), _, _ = run_arm64(every, [values], cpu, root)
+        (arm,), *_ = run_arm64(every, [values], cpu, root)
     differences = []
     for name, tensor, output, inputs in ops:
         if all(i is None or np.array_equal(host[i], arm[i]) for i in inputs) and not np.array_equal(
@@ -310,11 +332,15 @@ def op_differences(path, values, cpu, root):
     return differences
 
 
-def armcheck(path, folder, scale, cpus=CPUS, run_dir=None, crop=(32, 32), count=None, build=None, report=None):
+def armcheck(
+    path, folder, scale, cpus=CPUS, run_dir=None, crop=(32, 32), images=None, count=False, build=None, report=None
+):
     """Run an exported file with XNNPACK on x86 (here) and on each emulated ARM CPU model, on LR crops of a
     benchmark folder; returns {"file", "crops", "reference", "rows": [{"cpu", "features", "delegated", "psnr",
-    "delta_psnr", "equal", "within_1_lsb", "max_lsb", "ops"}]}, the first row the host's. `ops`: where a CPU
-    model's output differs from the host's, the ops that compute differently (`op_differences` on the first crop).
+    "delta_psnr", "equal", "within_1_lsb", "max_lsb", "ops", "instructions"}]}, the first row the host's. `ops`:
+    where a CPU model's output differs from the host's, the ops that compute differently (`op_differences` on the
+    first crop). `instructions` (with `count`): the aarch64 instructions one invoke on the last crop executes, as
+    qemu counts them (deterministic to a few hundred; a count, not a time); None for the host.
 
     With `run_dir` (the `train` or `calibrate` run the file was exported from) ΔPSNR is against the file's Keras
     fake-quant reference, computed as `convert --int8`'s parity gate computes it; without, against the host's run.
@@ -332,7 +358,7 @@ def armcheck(path, folder, scale, cpus=CPUS, run_dir=None, crop=(32, 32), count=
     qemu()
     root = ensure_arm64_root(not os.environ.get("EDGE_SR_ARM64_ROOT") if build is None else build)
     model = TFLiteModel(path, threads=1, scale=scale)  # checks the file and its scale
-    pieces = crops(folder, scale, model.input_size or crop, count)
+    pieces = crops(folder, scale, model.input_size or crop, images)
     if model.input_size and any(lr.shape[:2] != model.input_size for _, lr, _ in pieces):
         raise EdgeSRError(f"{model.name} takes {model.input_size} tiles; every image of {folder} must be that large")
     interpreter = Interpreter(model_path=str(path))
@@ -357,14 +383,14 @@ def armcheck(path, folder, scale, cpus=CPUS, run_dir=None, crop=(32, 32), count=
     baseline = host_psnr if baseline is None else baseline
     rows = [{"cpu": f"x86-64 host ({machine_description()})", "features": host_features(),
              "delegated": delegated, "psnr": host_psnr, "delta_psnr": host_psnr - baseline,
-             **compare(host, host), "ops": []}]  # fmt: skip
+             **compare(host, host), "ops": [], "instructions": None}]  # fmt: skip
     for cpu in cpus:
         if report:
             report(f"{model.name}: qemu-aarch64 -cpu {cpu} ...")
-        outputs, hwcap, delegated = run_arm64(path, inputs, cpu, root)
+        outputs, hwcap, delegated, instructions = run_arm64(path, inputs, cpu, root, count)
         outputs = [tensors[0] for tensors in outputs]
         row = {"cpu": cpu, "features": feature_names(hwcap), "delegated": delegated, "psnr": score(outputs),
-               **compare(host, outputs)}  # fmt: skip
+               **compare(host, outputs), "instructions": instructions}  # fmt: skip
         row["delta_psnr"] = row["psnr"] - baseline
         row["ops"] = op_differences(path, inputs[0], cpu, root) if row["equal"] < 1 else []
         rows.append(row)

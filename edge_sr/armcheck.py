@@ -39,6 +39,10 @@ def parse_args(argv):
     )  # fmt: skip
     parser.add_argument("--crop", type=int, default=32, help="LR crop size (default 32; a fixed-tile file: its tile)")
     parser.add_argument("--images", type=int, default=3, help="images of the folder to crop (default 3)")
+    parser.add_argument(
+        "--count", action="store_true", help="also count the aarch64 instructions of one invoke on the last crop "
+        "(a qemu plugin built with the host's C compiler; deterministic, a count and not a time)"
+    )  # fmt: skip
     parser.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
     parser.add_argument("--setup", action="store_true", help="build the aarch64 Python if needed, then stop")
     args = parser.parse_args(argv)
@@ -52,6 +56,7 @@ def parse_args(argv):
 
 
 def format_result(result):
+    counted = any(row["instructions"] is not None for row in result["rows"])
     rows = [
         (
             row["cpu"],
@@ -60,11 +65,12 @@ def format_result(result):
             f"{100 * row['equal']:.3f}",
             f"{100 * row['within_1_lsb']:.3f}",
             row["max_lsb"],
+            *([f"{row['instructions'] / 1e6:,.1f}" if row["instructions"] is not None else "-"] if counted else []),
         )
         for row in result["rows"]
     ]
     headers = ["CPU", "features", f"ΔPSNR vs {result['reference']} (dB)", "% equal to x86", "% within 1 LSB",
-               "max |Δ| (LSB)"]  # fmt: skip
+               "max |Δ| (LSB)", *(["M instructions / invoke"] if counted else [])]  # fmt: skip
     lines = [f"{result['file']}: {result['crops']}; {result['emulator']}", format_table(headers, rows)]
     for row in result["rows"]:
         for op in row["ops"]:
@@ -89,7 +95,7 @@ def main(argv=None):
     for index, path in enumerate(args.models):
         run_dir = args.run_dir[index] if args.run_dir else None
         result = armcheck(path, args.dataset, args.scale, args.cpus, run_dir, (args.crop, args.crop), args.images,
-                          report=lambda line: print(line, file=sys.stderr, flush=True))  # fmt: skip
+                          args.count, report=lambda line: print(line, file=sys.stderr, flush=True))  # fmt: skip
         print(format_result(result))
         results.append(result)
     if args.json:

@@ -3,13 +3,15 @@
 `edge_sr.armcheck` runs this file as a script in an emulated aarch64 Python that has numpy and ai_edge_litert
 alone, and imports it on the host: one piece of code for both sides, so the CPU is all that differs.
 
-    python litert_run.py MODEL.tflite INPUTS.npz OUTPUTS.npz
+    python litert_run.py MODEL.tflite INPUTS.npz OUTPUTS.npz [count]
 
 INPUTS.npz holds arrays `0`, `1`, ... in the model's input type ([H, W, 3] each); OUTPUTS.npz gets the raw output
 tensors of each as `0/0`, `0/1`, ... (input/output), plus `hwcap` (the CPU features the kernel announces: XNNPACK's
-kernel choice reads them) and `delegated` (ops XNNPACK took: DELEGATE nodes in the executed plan).
+kernel choice reads them) and `delegated` (ops XNNPACK took: DELEGATE nodes in the executed plan). With `count`,
+the last input is run once more between the markers of the instruction-counting qemu plugin (edge_sr/insn_count.c).
 """
 
+import os
 import sys
 
 import numpy as np
@@ -28,8 +30,19 @@ def cpu_features():
     return [int(getauxval(16)), int(getauxval(26))]
 
 
-def run_file(path, inputs):
-    """(raw output tensors of each input, number of delegate nodes): `path` run with XNNPACK, one thread."""
+COUNT_START, COUNT_STOP = 0xDEED0001 - 2**32, 0xDEED0002 - 2**32  # close() on these: insn_count.c's markers
+
+
+def _marker(descriptor):
+    try:
+        os.close(descriptor)
+    except OSError:  # EBADF, as intended
+        pass
+
+
+def run_file(path, inputs, count=False):
+    """(raw output tensors of each input, number of delegate nodes): `path` run with XNNPACK, one thread. `count`:
+    invoke the last input once more between the instruction counter's markers."""
     interpreter = Interpreter(model_path=str(path), num_threads=1, experimental_op_resolver_type=OpResolverType.AUTO)
     source, targets = interpreter.get_input_details()[0], interpreter.get_output_details()
     outputs, shape = [], None
@@ -41,14 +54,18 @@ def run_file(path, inputs):
         interpreter.set_tensor(source["index"], values[None])
         interpreter.invoke()
         outputs.append([interpreter.get_tensor(target["index"])[0].copy() for target in targets])
+    if count:
+        _marker(COUNT_START)
+        interpreter.invoke()
+        _marker(COUNT_STOP)
     delegated = sum(op["op_name"] == "DELEGATE" for op in interpreter._get_ops_details())
     return outputs, delegated
 
 
-def main(model, inputs_path, outputs_path):
+def main(model, inputs_path, outputs_path, count=""):
     with np.load(inputs_path) as stored:
         inputs = [stored[str(i)] for i in range(len(stored.files))]
-    outputs, delegated = run_file(model, inputs)
+    outputs, delegated = run_file(model, inputs, count == "count")
     arrays = {f"{i}/{j}": values for i, tensors in enumerate(outputs) for j, values in enumerate(tensors)}
     np.savez(outputs_path, hwcap=np.array(cpu_features(), np.uint64), delegated=delegated, **arrays)
 

@@ -306,8 +306,8 @@ def _every_tensor_output(path, target):
 def op_differences(path, values, cpu, root):
     """The ops that compute differently on `cpu`: run on one input tensor `values` with every op's output kept,
     here and under qemu, the ops whose computed inputs are equal on both and whose output is not, as
-    [{"op", "tensor", "differ": share of values, "max_lsb"}]. (An op after a differing one reads other inputs
-    and is not judged.)"""
+    [{"op", "tensor", "differ": share of values, "max": the largest difference, "unit": " LSB" for an integer
+    tensor}]. (An op after a differing one reads other inputs and is not judged.)"""
     from edge_sr import litert_run
 
     with tempfile.TemporaryDirectory(prefix="edge_sr-ops-") as folder:
@@ -320,15 +320,10 @@ def op_differences(path, values, cpu, root):
         if all(i is None or np.array_equal(host[i], arm[i]) for i in inputs) and not np.array_equal(
             host[output], arm[output]
         ):
-            difference = np.abs(host[output].astype(np.int64) - arm[output])
-            differences.append(
-                {
-                    "op": name,
-                    "tensor": tensor,
-                    "differ": float(np.mean(difference > 0)),
-                    "max_lsb": int(difference.max()),
-                }
-            )
+            difference = np.abs(host[output].astype(np.float64) - arm[output])
+            share, largest = float(np.mean(difference > 0)), float(difference.max())
+            unit = " LSB" if np.issubdtype(host[output].dtype, np.integer) else ""
+            differences.append({"op": name, "tensor": tensor, "differ": share, "max": largest, "unit": unit})
     return differences
 
 
@@ -365,6 +360,9 @@ def armcheck(
     source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     inputs = [_quantize(lr, source) for _, lr, _ in pieces]
 
+    def codes(outputs):  # what is compared: an integer output's codes, a float output's uint8 pixels
+        return outputs if np.issubdtype(target["dtype"], np.integer) else [to_uint8(raw) for raw in outputs]
+
     def score(outputs):
         return float(np.mean([psnr(to_uint8(_dequantize(raw, target)), hr, shave=scale)
                               for raw, (_, _, hr) in zip(outputs, pieces, strict=True)]))  # fmt: skip
@@ -383,14 +381,14 @@ def armcheck(
     baseline = host_psnr if baseline is None else baseline
     rows = [{"cpu": f"x86-64 host ({machine_description()})", "features": host_features(),
              "delegated": delegated, "psnr": host_psnr, "delta_psnr": host_psnr - baseline,
-             **compare(host, host), "ops": [], "instructions": None}]  # fmt: skip
+             **compare(codes(host), codes(host)), "ops": [], "instructions": None}]  # fmt: skip
     for cpu in cpus:
         if report:
             report(f"{model.name}: qemu-aarch64 -cpu {cpu} ...")
         outputs, hwcap, delegated, instructions = run_arm64(path, inputs, cpu, root, count)
         outputs = [tensors[0] for tensors in outputs]
         row = {"cpu": cpu, "features": feature_names(hwcap), "delegated": delegated, "psnr": score(outputs),
-               **compare(host, outputs), "instructions": instructions}  # fmt: skip
+               **compare(codes(host), codes(outputs)), "instructions": instructions}  # fmt: skip
         row["delta_psnr"] = row["psnr"] - baseline
         row["ops"] = op_differences(path, inputs[0], cpu, root) if row["equal"] < 1 else []
         rows.append(row)

@@ -76,7 +76,7 @@ def format_result(result):
         for op in row["ops"]:
             lines.append(
                 f"{row['cpu']}: {op['op']} {op['tensor']} computes differently from x86 on the same inputs: "
-                f"{100 * op['differ']:.3f} % of its values, by up to {op['max_lsb']} LSB"
+                f"{100 * op['differ']:.3f} % of its values, by up to {op['max']:g}{op['unit']}"
             )
     return "\n".join(lines)
 

@@ -376,7 +376,7 @@ def armcheck(
         reference = KerasUpscaler(deployed, "reference", scale)
         baseline = float(np.mean([psnr(reference(lr), hr, shave=scale) for _, lr, hr in pieces]))
     host, delegated = litert_run.run_file(path, inputs)
-    host = [tensors[0] for tensors in host]
+    host = [tensors[0][0] for tensors in host]  # the image of batch 1
     host_psnr = score(host)
     baseline = host_psnr if baseline is None else baseline
     rows = [{"cpu": f"x86-64 host ({machine_description()})", "features": host_features(),
@@ -386,7 +386,7 @@ def armcheck(
         if report:
             report(f"{model.name}: qemu-aarch64 -cpu {cpu} ...")
         outputs, hwcap, delegated, instructions = run_arm64(path, inputs, cpu, root, count)
-        outputs = [tensors[0] for tensors in outputs]
+        outputs = [tensors[0][0] for tensors in outputs]
         row = {"cpu": cpu, "features": feature_names(hwcap), "delegated": delegated, "psnr": score(outputs),
                **compare(codes(host), codes(outputs)), "instructions": instructions}  # fmt: skip
         row["delta_psnr"] = row["psnr"] - baseline

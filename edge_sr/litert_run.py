@@ -53,7 +53,7 @@ def run_file(path, inputs, count=False):
             shape = values.shape
         interpreter.set_tensor(source["index"], values[None])
         interpreter.invoke()
-        outputs.append([interpreter.get_tensor(target["index"])[0].copy() for target in targets])
+        outputs.append([interpreter.get_tensor(target["index"]).copy() for target in targets])
     if count:
         _marker(COUNT_START)
         interpreter.invoke()

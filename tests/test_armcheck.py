@@ -59,6 +59,11 @@ def test_every_tensor_output_file_computes_what_the_file_does(tmp_path, photo):
     ((alone,),), _ = litert_run.run_file(path, [lr])
     (every,), _ = litert_run.run_file(tmp_path / "every.tflite", [lr])
     assert len(every) == len(ops) and np.array_equal(every[0], alone)
+    sized = Interpreter(str(tmp_path / "every.tflite"))
+    sized.resize_tensor_input(sized.get_input_details()[0]["index"], (1, *lr.shape))
+    sized.allocate_tensors()
+    shapes = [tuple(detail["shape"]) for detail in sized.get_output_details()]
+    assert [values.shape for values in every] == shapes  # whole tensors, not their first rows
     plain = Interpreter(
         model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     )

@@ -379,7 +379,7 @@ def armcheck(
     host = [tensors[0][0] for tensors in host]  # the image of batch 1
     host_psnr = score(host)
     baseline = host_psnr if baseline is None else baseline
-    rows = [{"cpu": f"x86-64 host ({machine_description()})", "features": host_features(),
+    rows = [{"cpu": "x86-64 (host)", "features": host_features(),
              "delegated": delegated, "psnr": host_psnr, "delta_psnr": host_psnr - baseline,
              **compare(codes(host), codes(host)), "ops": [], "instructions": None}]  # fmt: skip
     for cpu in cpus:
@@ -397,6 +397,7 @@ def armcheck(
         "file": str(path),
         "crops": f"{len(pieces)} LR crops of {shape[1]}×{shape[0]}",
         "reference": "Keras fake-quant reference" if run_dir is not None else "x86 run",
+        "host": machine_description(),
         "emulator": qemu_version(),
         "rows": rows,
     }

@@ -71,7 +71,8 @@ def format_result(result):
     ]
     headers = ["CPU", "features", f"ΔPSNR vs {result['reference']} (dB)", "% equal to x86", "% within 1 LSB",
                "max |Δ| (LSB)", *(["M instructions / invoke"] if counted else [])]  # fmt: skip
-    lines = [f"{result['file']}: {result['crops']}; {result['emulator']}", format_table(headers, rows)]
+    title = f"{result['file']}: {result['crops']}; host {result['host']}; {result['emulator']}"
+    lines = [title, format_table(headers, rows)]
     for row in result["rows"]:
         for op in row["ops"]:
             lines.append(

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -30,7 +31,7 @@ def test_missing_qemu_is_one_clean_error(dummy_file, val_folder):
 
 
 def test_missing_arm64_root_is_one_clean_error(dummy_file, val_folder, tmp_path):
-    env = {"EDGE_SR_QEMU": shutil.which("true"), "EDGE_SR_ARM64_ROOT": str(tmp_path / "none")}
+    env = {"EDGE_SR_QEMU": sys.executable, "EDGE_SR_ARM64_ROOT": str(tmp_path / "none")}  # any program will do
     result = run_module("edge_sr.armcheck", dummy_file, "--dataset", val_folder, "--scale", 2, env=env)
     assert_clean_error(result, f"no arm64 Python at {tmp_path / 'none'}: build it with")
 

@@ -56,7 +56,7 @@ test-java:
 		--class-path $(JAVA_OUT)/main:$(JAVA_OUT)/test:$(SRCORE)/src/test/resources --scan-class-path
 
 # The aarch64 Python that `python -m edge_sr.armcheck` runs under qemu-aarch64 (Debian 12's arm64 python3.11 and
-# this venv's ai-edge-litert and numpy as aarch64 wheels), built once into the edge_sr cache ($$EDGE_SR_ARM64_ROOT
+# this venv's ai-edge-litert and numpy as aarch64 wheels), built once into the edge_sr cache (EDGE_SR_ARM64_ROOT
 # to choose the place). Needs apt-get, dpkg-deb and the network; armcheck also builds it on first use.
 arm64-root: $(STAMP)
 	$(PY) -m edge_sr.armcheck --setup

@@ -8,7 +8,10 @@ Each file runs with LiteRT + XNNPACK here and in an aarch64 Python under qemu-aa
 kernels XNNPACK picks. The table gives, per CPU model, the share of output values equal to the x86 run's and
 within 1 LSB of it, the largest difference, and the PSNR difference (on the Y channel of the crops' SR) against
 the file's Keras fake-quant reference when --run-dir gives the run it was exported from (the parity gate of
-`convert --int8`, |ΔPSNR| ≤ 0.02 dB), else against the x86 run.
+`convert --int8`, |ΔPSNR| ≤ 0.02 dB), else against the x86 run. Where a CPU model's output differs, the ops
+that compute differently on the same inputs are listed; --count adds the aarch64 instructions of one invoke.
+qemu 7.2's `max` announces SME, whose emulation there puts XNNPACK's SME kernels' values in the wrong places:
+under it, check i8mm CPUs with `max,sme=off` (README, "On ARM64 phone CPUs").
 
 Needs qemu-user; the aarch64 Python (Debian 12's python3.11 packages, the host's ai-edge-litert and numpy as
 aarch64 wheels) is built into the edge_sr cache on first use, with apt-get and pip (network), or read from
@@ -44,7 +47,9 @@ def parse_args(argv):
         "(a qemu plugin built with the host's C compiler; deterministic, a count and not a time)"
     )  # fmt: skip
     parser.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
-    parser.add_argument("--setup", action="store_true", help="build the aarch64 Python if needed, then stop")
+    parser.add_argument(
+        "--setup", action="store_true", help="build the aarch64 Python if needed (and stop there without files)"
+    )
     args = parser.parse_args(argv)
     if not args.setup and not (args.models and args.dataset and args.scale):
         parser.error("give MODEL.tflite files, --dataset and --scale (or --setup)")

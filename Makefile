@@ -8,7 +8,7 @@ REQS := requirements.txt requirements-dev.txt requirements-onnx.txt
 NODEPS := requirements-onnx-nodeps.txt
 STAMP := $(VENV)/.installed-$(shell cat $(REQS) $(NODEPS) | sha256sum | cut -c1-16)
 
-.PHONY: demo demo-screenshot test test-java lint venv clean
+.PHONY: demo demo-screenshot test test-java lint venv arm64-root clean
 
 venv: $(STAMP)
 
@@ -54,6 +54,12 @@ test-java:
 		$$(find $(SRCORE)/src/test/java -name '*.java'); \
 	java -jar $(JUNIT_JAR) --disable-banner --details=summary --fail-if-no-tests --disable-ansi-colors \
 		--class-path $(JAVA_OUT)/main:$(JAVA_OUT)/test:$(SRCORE)/src/test/resources --scan-class-path
+
+# The aarch64 Python that `python -m edge_sr.armcheck` runs under qemu-aarch64 (Debian 12's arm64 python3.11 and
+# this venv's ai-edge-litert and numpy as aarch64 wheels), built once into the edge_sr cache (EDGE_SR_ARM64_ROOT
+# to choose the place). Needs apt-get, dpkg-deb and the network; armcheck also builds it on first use.
+arm64-root: $(STAMP)
+	$(PY) -m edge_sr.armcheck --setup
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -157,17 +157,23 @@ def schedule(run, defaults, **given):
             for name, value in defaults.items()}  # fmt: skip
 
 
-def remove_unfinished_saves(run_dir, checkpoints):
+def remove_unfinished_saves(run_dir):
     """Delete what a save cut short left in `run_dir` (a run killed while saving): TensorFlow's `<prefix>_temp`
     folders of shards not yet merged, the state file's `checkpoint.tmp*` and atomic writes' `.name.*` temp files,
-    and `ckpt-N` files that the state file does not list among `checkpoints` (written, never recorded)."""
-    kept = {Path(path).name for path in checkpoints}
+    and the files of a `ckpt-N` newer than the latest one the state file records (written, never recorded)."""
+    state = tf.train.get_checkpoint_state(str(Path(run_dir) / "checkpoints"))
+    latest = _checkpoint_number(state.model_checkpoint_path) if state else None
     for folder in (Path(run_dir) / "checkpoints", Path(run_dir) / "best"):
         for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-            prefix = path.name.split(".")[0]
-            unrecorded = folder.name == "checkpoints" and re.fullmatch(r"ckpt-\d+", prefix) and prefix not in kept
+            number = _checkpoint_number(path.name.split(".")[0]) if folder.name == "checkpoints" else None
+            unrecorded = number is not None and latest is not None and number > latest
             if path.name.endswith("_temp") or path.name.startswith((".", "checkpoint.tmp")) or unrecorded:
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def _checkpoint_number(prefix):
+    match = re.fullmatch(r"ckpt-(\d+)", Path(prefix).name)
+    return int(match[1]) if match else None
 
 
 def report_run(result, run_dir, steps="steps"):

@@ -299,7 +299,7 @@ def fit(
     manager = open_checkpoints(trainer, run_dir, resume) if checkpoints is None else checkpoints
     if resume:
         write_history(run_dir, [e for e in read_history(run_dir) if e["step"] < trainer.current_step])
-        remove_unfinished_saves(run_dir, manager.checkpoints)
+        remove_unfinished_saves(run_dir)
     start = trainer.current_step
     best = best_psnr(run_dir)  # -inf in a new run, unless its caller validated the starting point
     writer = tf.summary.create_file_writer(str(run_dir / "logs"))

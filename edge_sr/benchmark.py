@@ -455,7 +455,8 @@ def benchmark_ptq(args):
             continue
         shutil.rmtree(run_dir, ignore_errors=True)
         started = time.perf_counter()
-        result = run_calibration(run, run_dir, validate_every=args.iterations, checkpoint_every=args.iterations)
+        every = max(args.iterations, 1)  # stage-1 methods take no steps
+        result = run_calibration(run, run_dir, validate_every=every, checkpoint_every=every)
         seconds = time.perf_counter() - started
         weights = f"{'per-channel' if per_channel else 'per-tensor'}, {grid}"
         upscaler = KerasUpscaler(result["model"], method, args.scale)

@@ -17,7 +17,10 @@ from edge_sr.errors import EdgeSRError, run_cli
 from edge_sr.quant.placement import PLACEMENTS
 from edge_sr.quant.quantizer import WEIGHT_GRID_HELP, WEIGHT_GRIDS
 from edge_sr.quant.ranges import DOBI_VARIANTS
-from edge_sr.rundir import report_run, resumable_run
+from edge_sr.rundir import report_run, resumable_run, schedule
+
+# How often a new run validates and saves; a resumed run keeps what its run.json recorded unless told otherwise.
+SCHEDULE = {"validate_every": 500, "checkpoint_every": 500}
 
 
 def parse_args(argv):
@@ -61,8 +64,16 @@ def parse_args(argv):
         "search after softmax/GELU; released: symmetric narrowing everywhere, as the released code",
     )
     parser.add_argument("--calibration-batches", type=int, default=1, help="batches for the stage-1 ranges")
-    parser.add_argument("--validate-every", type=int, default=500)
-    parser.add_argument("--checkpoint-every", type=int, default=500)
+    parser.add_argument(
+        "--validate-every",
+        type=int,
+        help=f"steps between validations (default {SCHEDULE['validate_every']}; --resume: the run's own)",
+    )
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int,
+        help=f"steps between checkpoints (default {SCHEDULE['checkpoint_every']}; --resume: the run's own)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
@@ -105,10 +116,11 @@ def main(argv=None):
     args = parse_args(argv)
     run_dir = Path(args.run_dir)
     run = resumable_run(run_dir, "calibrate", args.iterations) if args.resume else _new_run(args)
+    every = schedule(run, SCHEDULE, validate_every=args.validate_every, checkpoint_every=args.checkpoint_every)
 
     from edge_sr.calibration import run_calibration
 
-    result = run_calibration(run, run_dir, args.resume, args.validate_every, args.checkpoint_every)
+    result = run_calibration(run, run_dir, args.resume, **every)
     return report_run(result, run_dir, "DQC steps")
 
 

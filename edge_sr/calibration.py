@@ -21,6 +21,7 @@ which are kept, are never worse than DOBI's. The run directory is `train`'s, so 
 
 import re
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 import tensorflow as tf
 import tf_keras as keras
@@ -31,8 +32,8 @@ from edge_sr.quant.placement import default_weight_grid, quantize_model
 from edge_sr.quant.quantizer import WEIGHT_GRIDS, bypass_quantizers, check_bits
 from edge_sr.quant.range_optimizer import LogBoundAdam
 from edge_sr.quant.ranges import DOBI_VARIANTS, initialize_ranges
-from edge_sr.rundir import restore_best, save_best, write_run
-from edge_sr.training import fit
+from edge_sr.rundir import check_run_dir, restore_best, save_best, write_run
+from edge_sr.training import check_schedule, fit, open_checkpoints
 from models_tf import model_config
 
 # method -> (stage-1 range initialisation, whether DQC follows)
@@ -197,11 +198,15 @@ def run_calibration(run, run_dir, resume=False, validate_every=500, checkpoint_e
     from edge_sr.evaluation import validation_psnr
     from edge_sr.sources import load_source_model
 
+    check_schedule(validate_every, checkpoint_every)
     # runs from before the paper's feature term, the mid-rise weight grid and the qkv split
     calibration = {"feature_term": "distance", "weight_grid": "narrow", "split_qkv": False, **run["calibrate"]}
     keras.utils.set_random_seed(calibration["seed"])
     tf.config.experimental.enable_op_determinism()  # so a resumed run repeats the uninterrupted one
     config = CalibrationConfig(**{f.name: calibration[f.name] for f in fields(CalibrationConfig)}).resolved()
+    run_dir = Path(run_dir)
+    if resume and not config.iterations:
+        raise EdgeSRError(f"{run_dir} is a {config.method} run: it has no DQC steps to resume, and it is finished")
     fp_model = load_source_model(run["model"], run["scale"])
     scale = model_config(fp_model)["scale"]
     sampler = PatchSampler(
@@ -224,24 +229,30 @@ def run_calibration(run, run_dir, resume=False, validate_every=500, checkpoint_e
             for i in range(run["data"]["calibration_batches"])
         ]
         initialize_ranges(model, batches, METHODS[config.method][0], config.dobi_variant)
-    write_run(
-        run_dir,
-        {
-            **run,
-            "scale": scale,
-            "model_config": model_config(fp_model),
-            "calibrate": asdict(config),
-            "quantization": config.quantization,
-        },
-    )
     validate = validation_psnr(run["data"]["val"], scale)
+    info = {
+        **run,
+        "scale": scale,
+        "model_config": model_config(fp_model),
+        "calibrate": asdict(config),
+        "quantization": config.quantization,
+        "schedule": {"validate_every": validate_every, "checkpoint_every": checkpoint_every},
+    }
+    check_run_dir(run_dir, info)  # every check before run.json is written
     if not config.iterations:
+        if (run_dir / "best").exists():
+            raise EdgeSRError(f"{run_dir} already holds this {config.method} run, finished; choose another --run-dir")
+        write_run(run_dir, info)
         psnr = validate(model)
         save_best(run_dir, model, 0, psnr)
         return {"status": "finished", "step": 0, "best_psnr": psnr, "model": model}
+    distiller = Distiller(model, config)
+    checkpoints = open_checkpoints(distiller, run_dir, resume)
+    write_run(run_dir, info)
     if not resume:  # DQC starts from the best so far: its own stage-1 bounds
         save_best(run_dir, model, 0, validate(model))
-    distiller = Distiller(model, config)
-    result = fit(distiller, sampler, run_dir, validate, validate_every, checkpoint_every, resume, show_progress)
+    result = fit(
+        distiller, sampler, run_dir, validate, validate_every, checkpoint_every, resume, show_progress, checkpoints
+    )
     restore_best(run_dir, model)
     return {**result, "model": model}

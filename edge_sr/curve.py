@@ -64,15 +64,16 @@ def odm_curve(spec, bits, placement, steps, points, record, train_overrides):
     }
     measured = {point["steps"] for point in points}
     started = (run_dir / "checkpoints").is_dir()
-    trainer, sampler, validate = assemble_training(run, run_dir, show_progress=True)
     if started and 0 not in measured:
         raise EdgeSRError(f"{run_dir} trained past its 0-step point, which curve.json lacks: remove the folder")
+    every = spec["checkpoint_every"]
+    trainer, sampler, validate, checkpoints = assemble_training(run, run_dir, started, None, every, every)
     for target in steps:
         if target in measured:
             continue
         if target:
-            trainer.config.iterations = target
-            result = fit(trainer, sampler, run_dir, validate, target, spec["checkpoint_every"], resume=started)
+            trainer.config.iterations = target  # a segment: validated at its end
+            result = fit(trainer, sampler, run_dir, validate, target, every, started, True, checkpoints)
             started = True
             if result["status"] != "finished":
                 return False

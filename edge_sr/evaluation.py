@@ -42,8 +42,11 @@ def evaluate_dataset(upscaler, folder, scale, y_channel=True, save_dir=None, sho
 
 
 def validation_psnr(folder, scale):
-    """`validate(model) -> mean PSNR on folder`: how train and calibrate pick their best weights."""
+    """`validate(model) -> mean PSNR on folder`: how train and calibrate pick their best weights. The folder is
+    opened here, so a missing or empty one is refused before a run starts, not at its first validation."""
     from edge_sr.upscalers import KerasUpscaler
+
+    open_benchmark(folder, scale)
 
     def validate(model):
         return evaluate_dataset(KerasUpscaler(model, "validation", scale), folder, scale, show_progress=False)["psnr"]

@@ -8,6 +8,8 @@ logs/            TensorBoard
 """
 
 import json
+import re
+import shutil
 from pathlib import Path
 
 import tensorflow as tf
@@ -19,11 +21,15 @@ RUN_FILE = "run.json"
 
 
 def write_run(run_dir, info):
-    """Write run.json into a new or empty `run_dir`, or over the same run (a resume, which may set a new end).
+    """Write run.json into a new or empty `run_dir`, or over the same run (a resume, which may set a new end and
+    schedule); anything else is refused before a byte is written (`check_run_dir`)."""
+    check_run_dir(run_dir, info)
+    write_json(Path(run_dir) / RUN_FILE, info)
 
-    Anything else is refused before a byte is written: a folder of other files, or another run (a different
-    method, bits, model, data...), unless that run never got further than its run.json.
-    """
+
+def check_run_dir(run_dir, info):
+    """Refuse a `run_dir` that is a folder of other files, or holds another run (a different method, bits, model,
+    data...) that got further than its run.json."""
     run_dir = Path(run_dir)
     others = sorted(path.name for path in run_dir.iterdir() if path.name != RUN_FILE) if run_dir.is_dir() else []
     if (run_dir / RUN_FILE).is_file():
@@ -38,17 +44,17 @@ def write_run(run_dir, info):
             f"{run_dir} is not empty ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}) and holds no "
             "edge_sr run; choose an empty or new --run-dir"
         )
-    write_json(run_dir / RUN_FILE, info)
 
 
 def _differences(held, info):
-    """The settings in which two runs differ, the end (`iterations`) aside: a resumed run may move it; so may a
-    setting that the run's edge_sr version did not record yet (it resolves to what that version did)."""
+    """The settings in which two runs differ, the end (`iterations`) and the schedule aside: a resumed run may
+    change them; so may a setting that the run's edge_sr version did not record yet (it resolves to what that
+    version did)."""
 
     def settings(run):
         flat = {key: value for key, value in run.items() if not isinstance(value, dict)}
         for section, entries in run.items():
-            if isinstance(entries, dict):
+            if isinstance(entries, dict) and section != "schedule":
                 flat.update({f"{section}.{key}": value for key, value in entries.items() if key != "iterations"})
         return json.loads(json.dumps(flat))  # tuples and lists compare equal
 
@@ -133,8 +139,8 @@ def load_run_model(run_dir):
 
 
 def resumable_run(run_dir, kind, iterations=None):
-    """run.json of a `kind` run to resume, with a new end (`iterations`) if given: the one setting a resumed run
-    may change."""
+    """run.json of a `kind` run to resume, with a new end (`iterations`) if given; `schedule` says how often it
+    validates and saves."""
     run = read_run(run_dir)
     if run.get("kind") != kind:
         raise EdgeSRError(f"{run_dir} is a {run.get('kind')} run: resume it with python -m edge_sr.{run.get('kind')}")
@@ -144,10 +150,38 @@ def resumable_run(run_dir, kind, iterations=None):
     return run
 
 
+def schedule(run, defaults, **given):
+    """How often a run validates and saves (`validate_every`, `checkpoint_every`): what was given on the command
+    line, else what the run's run.json recorded (a resumed run keeps its own), else `defaults`."""
+    recorded = run.get("schedule") or {}
+    return {name: given.get(name) if given.get(name) is not None else recorded.get(name, value)
+            for name, value in defaults.items()}  # fmt: skip
+
+
+def remove_unfinished_saves(run_dir):
+    """Delete what a save cut short left in `run_dir` (a run killed while saving): TensorFlow's `<prefix>_temp`
+    folders of shards not yet merged, the state file's `checkpoint.tmp*` and atomic writes' `.name.*` temp files,
+    and the files of a `ckpt-N` newer than the latest one the state file records (written, never recorded)."""
+    state = tf.train.get_checkpoint_state(str(Path(run_dir) / "checkpoints"))
+    latest = _checkpoint_number(state.model_checkpoint_path) if state else None
+    for folder in (Path(run_dir) / "checkpoints", Path(run_dir) / "best"):
+        for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+            number = _checkpoint_number(path.name.split(".")[0]) if folder.name == "checkpoints" else None
+            unrecorded = number is not None and latest is not None and number > latest
+            if path.name.endswith("_temp") or path.name.startswith((".", "checkpoint.tmp")) or unrecorded:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def _checkpoint_number(prefix):
+    match = re.fullmatch(r"ckpt-(\d+)", Path(prefix).name)
+    return int(match[1]) if match else None
+
+
 def report_run(result, run_dir, steps="steps"):
-    """Print how a train/calibrate run ended; the CLI exit status (130 when interrupted)."""
+    """Print how a train/calibrate run ended; the CLI exit status: 128 + the signal that stopped it (130 for Ctrl-C,
+    143 for SIGTERM), as a shell reports a process that signal killed."""
     if result["status"] == "interrupted":
         print(f"stopped at step {result['step']}; checkpoint saved. Continue with: --run-dir {run_dir} --resume")
-        return 130
+        return 128 + result["signal"]
     print(f"done: {result['step']} {steps}, best validation PSNR {result['best_psnr']:.2f} dB; run in {run_dir}")
     return 0

@@ -17,6 +17,14 @@ from edge_sr.export import parity_warning, read_metadata, sidecar_path
 from edge_sr.upscalers import to_uint8
 
 DEFAULT_OVERLAP = 32  # LR pixels shared by neighbouring tiles (at most a quarter of the tile)
+# Ops whose output pixel depends only on the same pixel of their inputs (or, for PAD, on none at all inside the
+# image): they add nothing to a receptive field.
+POINTWISE_OPS = {
+    "ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "QUANTIZE", "DEQUANTIZE", "RELU", "RELU6", "RELU_N1_TO_1",
+    "RELU_0_TO_1", "LEAKY_RELU", "PRELU", "LOGISTIC", "TANH", "HARD_SWISH", "GELU", "CONCATENATION", "CAST",
+    "PAD", "PADV2", "MIRROR_PAD",
+}  # fmt: skip
+UPSAMPLING_OPS = {"DEPTH_TO_SPACE", "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR"}  # each reads at most ±1 pixel
 MIN_TILE = 16  # LR pixels: in a smaller tile the network sees mostly the tile's edges, not the image
 MIN_IMAGE = 4  # LR pixels a side: a smaller image is mostly border to a network of 3×3 convolutions
 MAX_THREADS = 4 * (os.cpu_count() or 1)  # more threads than this only add overhead (and LiteRT crashes at 100000)
@@ -27,6 +35,9 @@ class TFLiteModel:
 
     The scale comes from the metadata sidecar; `scale` checks it, or stands in for a missing sidecar.
     `input_size` is the fixed (H, W) of a fixed-tile model (SwinIR), None when any size is accepted.
+    `seam_overlap` is, for an integer file of any input size whose receptive field `receptive_radius` bounds, the
+    overlap at which tiles meeting at a seam give the whole-image result bit for bit (see `upscale_tiled`); None
+    for other files. Tiles overlapping less (a small tile, a smaller `overlap`) are blended, as a float file's.
     XNNPACK is LiteRT's default CPU delegate; `xnnpack=False` runs the builtin kernels only (the A/B baseline).
     """
 
@@ -53,6 +64,9 @@ class TFLiteModel:
         fixed = min(self._input["shape_signature"][1:3]) > 0
         self.input_size = tuple(int(n) for n in self._input["shape"][1:3]) if fixed else None
         self._shape = tuple(self._input["shape"])
+        self.radius, integer = receptive_radius(self.path)
+        exact = integer and self.radius is not None and self.input_size is None
+        self.seam_overlap = 2 * self.radius + 2 if exact else None
         self._prepare()
         if self.input_size is None:  # prove the scale on a small image before an image's SR is allocated with it
             self(np.zeros((MIN_TILE, MIN_TILE, 3), np.uint8))
@@ -162,8 +176,9 @@ def _dequantize(values, tensor):
 
 def tiling(model, tile=None, overlap=None):
     """The (tile as (h, w) or None, overlap) that `upscale` uses: a fixed-tile model's own tile, else `tile` if
-    given (`model` None: a Keras reference run as such a file runs); `overlap` defaults to DEFAULT_OVERLAP, at
-    most a quarter of the tile."""
+    given (`model` None: a Keras reference run as such a file runs); `overlap` defaults to the model's
+    `seam_overlap` where it has one and the tile is at least twice that, else to DEFAULT_OVERLAP, at most a
+    quarter of the tile."""
     tile = None if tile is None else _tile_shape(tile)
     if tile is not None and min(tile) < MIN_TILE and (model is None or model.input_size is None):
         raise EdgeSRError(f"a tile must be at least {MIN_TILE} pixels a side, not {tile[1]}×{tile[0]}; or 0 for none")
@@ -176,8 +191,10 @@ def tiling(model, tile=None, overlap=None):
         tile = model.input_size
     if tile is None:
         return None, 0
+    seam = None if model is None else model.seam_overlap
     if overlap is None:
-        overlap = min(DEFAULT_OVERLAP, min(tile) // 4)
+        fits = seam is not None and seam <= min(tile) // 2
+        overlap = seam if fits else min(DEFAULT_OVERLAP, min(tile) // 4)
     _check_overlap(tile, overlap)
     return tile, overlap
 
@@ -193,19 +210,24 @@ def upscale(model, image, tile=None, overlap=None):
     if tile is None:
         return to_uint8(model(image))
     fixed = model.input_size is not None
-    return upscale_tiled(model, image, model.scale, tile, overlap, fixed=fixed, uint8=True)
+    seam = model.seam_overlap is not None and overlap >= model.seam_overlap  # else blended, as a float file
+    return upscale_tiled(model, image, model.scale, tile, overlap, fixed=fixed, uint8=True, seam=seam)
 
 
-def upscale_tiled(model_fn, image, scale, tile, overlap, fixed=False, uint8=False):
+def upscale_tiled(model_fn, image, scale, tile, overlap, fixed=False, uint8=False, seam=False):
     """SR of `image` (H×W×3) made from overlapping tiles: float32 in [0, 255], or rounded to uint8 (`uint8`).
 
     `model_fn` maps an LR tile to its SR (×`scale`). Tiles are `tile` (int or (h, w)) LR pixels, spread evenly so
     that neighbours share at least `overlap` pixels. Across each shared band a tile's weight is 0 on the outer
     quarter (where the network sees the tile's edge rather than the image), a linear cross-fade on the middle
     half and 1 on the inner quarter: a network that looks less than overlap/4 pixels around each pixel gives the
-    whole-image result, and a wider one blends without seams. The weights are separable and the tiles form a
-    grid, so the normaliser is an outer product of two 1-D sums, and rows are finished one row of tiles at a
-    time: besides the result, memory holds one tile and one row of tiles.
+    whole-image result, and a wider one blends without seams. That suits float models, whose outputs move by a
+    fraction of a level where the tile's edge is within reach. An integer model rounds at every layer, so there
+    the same small change flips codes that the following layers carry on, several levels deep: with `seam` each
+    tile's result is taken up to the middle of the shared band (weights 0 then 1), and a network that looks at
+    most overlap/2 pixels around each pixel gives the whole-image result bit for bit. The weights are separable
+    and the tiles form a grid, so the normaliser is an outer product of two 1-D sums, and rows are finished one
+    row of tiles at a time: besides the result, memory holds one tile and one row of tiles.
 
     `fixed`: the model takes exactly tile-sized input, so a tile cut from a smaller image is reflect-padded and
     its SR cropped; otherwise such a tile is just the whole (smaller) extent.
@@ -215,16 +237,16 @@ def upscale_tiled(model_fn, image, scale, tile, overlap, fixed=False, uint8=Fals
     _check_overlap(tile, overlap)
     height, width = image.shape[:2]
     out = np.empty((scale * height, scale * width, 3), np.uint8 if uint8 else np.float32)
-    for first_row, strip in _blended_strips(model_fn, image, scale, tile, overlap, fixed):
+    for first_row, strip in _blended_strips(model_fn, image, scale, tile, overlap, fixed, seam):
         out[first_row : first_row + len(strip)] = to_uint8(strip) if uint8 else strip
     return out
 
 
-def _blended_strips(model_fn, image, scale, tile, overlap, fixed):
+def _blended_strips(model_fn, image, scale, tile, overlap, fixed, seam):
     """(first SR row, finished rows) from top to bottom: a row is finished once no later tile covers it."""
     (height, width), (tile_h, tile_w) = image.shape[:2], tile
-    rows, row_norm = _axis_plan(height, tile_h, overlap, scale)
-    cols, col_norm = _axis_plan(width, tile_w, overlap, scale)
+    rows, row_norm = _axis_plan(height, tile_h, overlap, scale, seam)
+    cols, col_norm = _axis_plan(width, tile_w, overlap, scale, seam)
     done = 0  # SR rows above this one have been yielded
     pending = np.zeros((0, scale * width, 3), np.float32)  # weighted sums of the rows from `done` down
     for top, tile_rows, row_weight in rows:
@@ -256,8 +278,9 @@ def _check_overlap(tile, overlap):
         raise EdgeSRError(f"tiles of {tile[1]}×{tile[0]} need an overlap from 0 to half the tile, not {overlap}")
 
 
-def _axis_plan(length, tile, overlap, scale):
-    """Tiles along one axis as (start, size, SR weights), and the SR weights' sum over tiles."""
+def _axis_plan(length, tile, overlap, scale, seam=False):
+    """Tiles along one axis as (start, size, SR weights), and the SR weights' sum over tiles. Neighbours share at
+    least `overlap` pixels (rounding the even spread only widens the band)."""
     if length <= tile:
         starts = [0]
     else:
@@ -269,20 +292,58 @@ def _axis_plan(length, tile, overlap, scale):
         weight = np.ones(scale * size, np.float32)
         if i > 0:  # the band shared with the previous tile
             band = scale * (starts[i - 1] + size - start)
-            weight[:band] *= _fade_in(band)
+            weight[:band] *= _fade_in(band, seam)
         if i + 1 < len(starts):  # the band shared with the next tile
             band = scale * (start + size - starts[i + 1])
-            weight[scale * size - band :] *= _fade_in(band)[::-1]
+            weight[scale * size - band :] *= _fade_in(band, seam)[::-1]
         plan.append((start, size, weight))
         norm[scale * start : scale * (start + size)] += weight
     return plan, norm
 
 
-def _fade_in(band):
-    """Weights across a shared band, from the tile's edge inwards: 0 for a quarter, a linear ramp, then 1."""
+def _fade_in(band, seam=False):
+    """Weights across a shared band, from the tile's edge inwards: 0 for a quarter, a linear ramp, then 1; with
+    `seam`, 0 for the outer half and 1 for the inner one."""
+    if seam:
+        return np.concatenate([np.zeros(band // 2), np.ones(band - band // 2)]).astype(np.float32)
     margin = band // 4
     ramp = band - 2 * margin
     return np.concatenate([np.zeros(margin), (np.arange(ramp) + 0.5) / ramp, np.ones(margin)]).astype(np.float32)
+
+
+def receptive_radius(path):
+    """(radius, integer) of a .tflite SR file: how many LR pixels around a pixel its output there can depend on,
+    at most, and whether its convolutions compute in integers.
+
+    The radius is the largest sum of convolution radii (dilation·(k − 1)/2, rounded up) along any path from the
+    input, plus 1 for each upsampling op; a convolution after upsampling is counted as if at the LR size, which
+    overstates its reach (by half a pixel for the idealo RDN's last conv), never understates it. It is None where
+    the file has an op this does not bound: strides, pooling, reshapes, attention, fully connected layers.
+    """
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools.flatbuffer_utils import opcode_to_name, read_model_from_bytearray
+
+    model = read_model_from_bytearray(bytearray(Path(path).read_bytes()))
+    graph = model.subgraphs[0]
+    integer_types = (schema.TensorType.INT8, schema.TensorType.UINT8, schema.TensorType.INT16)
+    reach, integer, bounded = {}, False, len(model.subgraphs) == 1
+    for op in graph.operators:
+        name = opcode_to_name(model, op.opcodeIndex)
+        radius = max((reach.get(i, 0) for i in op.inputs if i >= 0), default=0)
+        if name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            options = op.builtinOptions
+            _, kernel_h, kernel_w, _ = graph.tensors[op.inputs[1]].shape
+            bounded &= max(options.strideH, options.strideW) == 1
+            radius += max(
+                -(-options.dilationHFactor * (kernel_h - 1) // 2), -(-options.dilationWFactor * (kernel_w - 1) // 2)
+            )
+            integer |= graph.tensors[op.outputs[0]].type in integer_types
+        elif name in UPSAMPLING_OPS:
+            radius += 1
+        else:
+            bounded &= name in POINTWISE_OPS
+        reach.update((i, radius) for i in op.outputs)
+    return (max(reach.get(i, 0) for i in graph.outputs) if bounded else None), integer
 
 
 def delegation_report(path, size=64):

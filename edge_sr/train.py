@@ -13,10 +13,13 @@ from pathlib import Path
 from edge_sr.errors import EdgeSRError, run_cli
 from edge_sr.quant.placement import PLACEMENTS
 from edge_sr.quant.quantizer import WEIGHT_GRID_HELP, WEIGHT_GRIDS
-from edge_sr.rundir import report_run, resumable_run
+from edge_sr.rundir import report_run, resumable_run, schedule
 from edge_sr.training import COSINE_MODES, METHODS, MISMATCH_MODES, TrainConfig
 
 STRATEGIES = ("default", "mirrored", "multiworker")
+
+# How often a new run validates and saves; a resumed run keeps what its run.json recorded unless told otherwise.
+SCHEDULE = {"validate_every": 1000, "checkpoint_every": 1000}
 
 
 def parse_args(argv):
@@ -67,8 +70,16 @@ def parse_args(argv):
         "(default 4; 1 = the paper's exact step, required with --cosine per-tensor)",
     )
     parser.add_argument("--calibration-batches", type=int, default=4, help="batches for the range init")
-    parser.add_argument("--validate-every", type=int, default=1000)
-    parser.add_argument("--checkpoint-every", type=int, default=1000)
+    parser.add_argument(
+        "--validate-every",
+        type=int,
+        help=f"steps between validations (default {SCHEDULE['validate_every']}; --resume: the run's own)",
+    )
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int,
+        help=f"steps between checkpoints (default {SCHEDULE['checkpoint_every']}; --resume: the run's own)",
+    )
     parser.add_argument("--strategy", choices=STRATEGIES, default="default", help="tf.distribute strategy")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
@@ -121,12 +132,11 @@ def main(argv=None):
     args = parse_args(argv)
     run_dir = Path(args.run_dir)
     run = resumable_run(run_dir, "train", args.iterations) if args.resume else _new_run(args)
+    every = schedule(run, SCHEDULE, validate_every=args.validate_every, checkpoint_every=args.checkpoint_every)
 
     from edge_sr.training import run_training
 
-    result = run_training(
-        run, run_dir, args.resume, _strategy(args.strategy), args.validate_every, args.checkpoint_every
-    )
+    result = run_training(run, run_dir, args.resume, _strategy(args.strategy), **every)
     return report_run(result, run_dir)
 
 

@@ -43,7 +43,17 @@ from edge_sr.quant.layers import QUANTIZER_SCHEMES, WEIGHT_BOUNDS
 from edge_sr.quant.placement import default_weight_grid, quantize_model
 from edge_sr.quant.quantizer import WEIGHT_GRIDS, check_bits
 from edge_sr.quant.ranges import initialize_ranges, initialize_tfmot_ranges
-from edge_sr.rundir import RUN_FILE, append_history, best_psnr, read_history, save_best, write_history, write_run
+from edge_sr.rundir import (
+    RUN_FILE,
+    append_history,
+    best_psnr,
+    check_run_dir,
+    read_history,
+    remove_unfinished_saves,
+    save_best,
+    write_history,
+    write_run,
+)
 
 # What each method sets; for the `uniform` scheme `mismatch` and `clip_correction` can be overridden (the paper's
 # ablations). pams: PAMS's quantizers (no SKT distillation loss); tfmot8: tfmot's default 8-bit QAT.
@@ -227,21 +237,56 @@ def _stop_broken_run(model, what, run_dir):
 
 
 class _StopRequest:
-    """SIGINT/SIGTERM ask the loop to stop after the current step (and save), instead of killing it."""
+    """SIGINT/SIGTERM ask the loop to stop after the current step (and save), instead of killing it; `signal` is
+    the first one that arrived."""
 
     def __init__(self):
-        self.requested = False
+        self.signal = None
+
+    @property
+    def requested(self):
+        return self.signal is not None
 
     def __enter__(self):
         self._previous = {sig: signal.signal(sig, self._request) for sig in (signal.SIGINT, signal.SIGTERM)}
         return self
 
     def _request(self, signum, frame):
-        self.requested = True
+        self.signal = self.signal or signum
 
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+
+
+def check_schedule(validate_every, checkpoint_every):
+    for name, every in (("--validate-every", validate_every), ("--checkpoint-every", checkpoint_every)):
+        if every < 1:
+            raise EdgeSRError(f"{name} must be at least 1 step, not {every}")
+
+
+def open_checkpoints(trainer, run_dir, resume):
+    """The run's CheckpointManager, the latest checkpoint restored into `trainer` when resuming. Every refusal
+    (nothing to resume, a checkpoint that does not fit the model, a new run over one that has checkpoints) is
+    raised here, and nothing in `run_dir` is written: call it before run.json is."""
+    run_dir = Path(run_dir)
+    manager = tf.train.CheckpointManager(trainer.checkpoint(), str(run_dir / "checkpoints"), max_to_keep=2)
+    if resume:
+        if manager.latest_checkpoint is None:
+            raise EdgeSRError(f"nothing to resume in {run_dir}: it has no checkpoint")
+        read_history(run_dir)  # before the restore: a refused restore warns of it at exit
+        restored = manager.checkpoint.restore(manager.latest_checkpoint)
+        try:
+            restored.assert_existing_objects_matched()
+        except AssertionError:
+            restored.expect_partial()  # no "unrestored values" warnings after the error line
+            raise EdgeSRError(
+                f"the checkpoint in {run_dir} does not fit the model its {RUN_FILE} describes; start a new run in "
+                "another --run-dir"
+            ) from None
+    elif manager.latest_checkpoint is not None:
+        raise EdgeSRError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir")
+    return manager
 
 
 def fit(
@@ -253,35 +298,23 @@ def fit(
     checkpoint_every=1000,
     resume=False,
     show_progress=True,
+    checkpoints=None,
 ):
     """Train `trainer` for its config's iterations, writing the run directory; returns the final status.
 
     `validate(model) -> PSNR` picks the best weights. Checkpoints are written every `checkpoint_every` steps, at
-    the end and when SIGINT/SIGTERM arrives (then status is "interrupted"); `resume` continues from the latest.
-    A non-finite loss, or a quantizer range that is no longer a finite interval when the run validates or saves,
-    stops the run with an error naming the ranges that collapsed; the last good checkpoint stays the latest.
+    the end and when SIGINT/SIGTERM arrives (then status is "interrupted" and `signal` says which); `resume`
+    continues from the latest (`checkpoints`: `open_checkpoints`' manager, if the caller opened it already), and
+    first removes what an interrupted save left behind. A non-finite loss, or a quantizer range that is no longer
+    a finite interval when the run validates or saves, stops the run with an error naming the ranges that
+    collapsed; the last good checkpoint stays the latest.
     """
     config, run_dir = trainer.config, Path(run_dir)
-    for name, every in (("--validate-every", validate_every), ("--checkpoint-every", checkpoint_every)):
-        if every < 1:
-            raise EdgeSRError(f"{name} must be at least 1 step, not {every}")
-    manager = tf.train.CheckpointManager(trainer.checkpoint(), str(run_dir / "checkpoints"), max_to_keep=2)
+    check_schedule(validate_every, checkpoint_every)
+    manager = open_checkpoints(trainer, run_dir, resume) if checkpoints is None else checkpoints
     if resume:
-        if manager.latest_checkpoint is None:
-            raise EdgeSRError(f"nothing to resume in {run_dir}: it has no checkpoint")
-        history = read_history(run_dir)  # before the restore: a refused restore warns of it at exit
-        restored = manager.checkpoint.restore(manager.latest_checkpoint)
-        try:
-            restored.assert_existing_objects_matched()
-        except AssertionError:
-            restored.expect_partial()  # no "unrestored values" warnings after the error line
-            raise EdgeSRError(
-                f"the checkpoint in {run_dir} does not fit the model its {RUN_FILE} describes; start a new run in "
-                "another --run-dir"
-            ) from None
-        write_history(run_dir, [e for e in history if e["step"] < trainer.current_step])
-    elif manager.latest_checkpoint is not None:
-        raise EdgeSRError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir")
+        write_history(run_dir, [e for e in read_history(run_dir) if e["step"] < trainer.current_step])
+        remove_unfinished_saves(run_dir)
     start = trainer.current_step
     best = best_psnr(run_dir)  # -inf in a new run, unless its caller validated the starting point
     writer = tf.summary.create_file_writer(str(run_dir / "logs"))
@@ -291,7 +324,7 @@ def fit(
     bar = progress(
         total=config.iterations, initial=start, enabled=show_progress, desc=f"{config.method} W{config.bits}"
     )
-    status = "finished"
+    status, stopped_by = "finished", None
     with _StopRequest() as stop, writer.as_default(), bar:
         for lr, hr in dataset:
             step = trainer.current_step
@@ -322,9 +355,9 @@ def fit(
             if checkpointing:
                 manager.save(checkpoint_number=done)
             if stop.requested:
-                status = "interrupted"
+                status, stopped_by = "interrupted", int(stop.signal)
                 break
-    return {"status": status, "step": trainer.current_step, "best_psnr": best}
+    return {"status": status, "signal": stopped_by, "step": trainer.current_step, "best_psnr": best}
 
 
 def run_training(
@@ -332,21 +365,30 @@ def run_training(
 ):
     """Assemble a run described by `run` (run.json's content: model source, scale, train config, data) and fit it.
 
-    Returns fit's result plus the trained `trainer`; writes run.json with everything resolved.
+    Returns fit's result plus the trained `trainer`; writes run.json with everything resolved (the schedule
+    included, which `--resume` keeps unless told otherwise), once every check has passed.
     """
-    trainer, sampler, validate = assemble_training(run, run_dir, strategy, show_progress)
-    result = fit(trainer, sampler, run_dir, validate, validate_every, checkpoint_every, resume, show_progress)
+    trainer, sampler, validate, checkpoints = assemble_training(
+        run, run_dir, resume, strategy, validate_every, checkpoint_every, show_progress
+    )
+    result = fit(
+        trainer, sampler, run_dir, validate, validate_every, checkpoint_every, resume, show_progress, checkpoints
+    )
     return {**result, "trainer": trainer}
 
 
-def assemble_training(run, run_dir, strategy=None, show_progress=True):
-    """(trainer, sampler, validate) of the run described by `run`, its ranges initialised (a resumed run restores
-    them in `fit`); writes run.json with everything resolved."""
+def assemble_training(
+    run, run_dir, resume=False, strategy=None, validate_every=1000, checkpoint_every=1000, show_progress=True
+):
+    """(trainer, sampler, validate, checkpoints) of the run described by `run`: its ranges initialised, or with
+    `resume` its latest checkpoint restored (`checkpoints`: the run's CheckpointManager, for `fit`). Every check
+    comes first; then run.json is written with everything resolved."""
     from edge_sr.data import PatchSampler
     from edge_sr.evaluation import validation_psnr
     from edge_sr.sources import load_source_model
     from models_tf import model_config
 
+    check_schedule(validate_every, checkpoint_every)
     keras.utils.set_random_seed(run["train"]["seed"])
     tf.config.experimental.enable_op_determinism()
     strategy = strategy or tf.distribute.get_strategy()
@@ -363,17 +405,19 @@ def assemble_training(run, run_dir, strategy=None, show_progress=True):
         )
         calibration = [sampler.batch(i, stream=1)[0] for i in range(run["data"]["calibration_batches"])]
         trainer = Trainer(prepare_model(fp_model, config, calibration), config, strategy)
-    write_run(
-        run_dir,
-        {
-            **run,
-            "scale": scale,
-            "model_config": model_config(fp_model),
-            "train": asdict(config),
-            "quantization": quantization_of(config),
-        },
-    )
-    return trainer, sampler, validation_psnr(run["data"]["val"], scale)
+    validate = validation_psnr(run["data"]["val"], scale)
+    info = {
+        **run,
+        "scale": scale,
+        "model_config": model_config(fp_model),
+        "train": asdict(config),
+        "quantization": quantization_of(config),
+        "schedule": {"validate_every": validate_every, "checkpoint_every": checkpoint_every},
+    }
+    check_run_dir(run_dir, info)  # every check before run.json is written
+    checkpoints = open_checkpoints(trainer, run_dir, resume)
+    write_run(run_dir, info)
+    return trainer, sampler, validate, checkpoints
 
 
 # What `benchmark qat` compares: the ODM paper's ablation rows (baseline, + WCC only, WCC + naive MR, + cooperative

@@ -3,8 +3,9 @@
     python -m edge_sr.upscale --model rdn.tflite photos/ extra.jpg --out upscaled/
 
 Each image becomes OUT/{stem}_x{scale}.png, its transparency kept (alpha upscaled with bicubic). Images larger
-than a tile are upscaled in overlapping, blended tiles so that memory stays bounded; fixed-tile models (SwinIR)
-use their own tile. A file that cannot be read is reported and skipped, the rest are still upscaled, and the
+than a tile are upscaled in overlapping tiles so that memory stays bounded: blended for float files, meeting at a
+seam for integer files (whose tiles then give the whole-image result bit for bit); fixed-tile models (SwinIR) use
+their own tile. A file that cannot be read is reported and skipped, the rest are still upscaled, and the
 exit status is non-zero at the end.
 """
 
@@ -71,7 +72,12 @@ def parse_args(argv):
         type=int,
         help=f"LR tile size (default {DEFAULT_TILE}; 0: the whole image at once; fixed-tile models: their own)",
     )
-    parser.add_argument("--overlap", type=int, help="LR pixels shared by neighbouring tiles (default: 32, ≤ tile/4)")
+    parser.add_argument(
+        "--overlap",
+        type=int,
+        help="LR pixels shared by neighbouring tiles (default: 32, ≤ tile/4; integer files: twice their receptive "
+        "radius + 2 where the tile is twice that, which gives the whole-image result bit for bit)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for LiteRT (default 2)")
     parser.add_argument("--scale", type=int, help="the model's scale, for a .tflite without its metadata file")
     return parser.parse_args(argv)

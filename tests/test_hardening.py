@@ -313,8 +313,53 @@ def test_resume_with_a_checkpoint_that_does_not_fit_is_one_error(finished_run):
     run["train"].update(method="odm", mismatch="none", clip_correction=True, weight_bound="learned")
     run["quantization"].update(clip_correction=True, weight_bound="learned")
     (finished_run / "run.json").write_text(json.dumps(run))
+    before = checksums(finished_run)
     result = run_module("edge_sr.train", "--run-dir", finished_run, "--resume", "--iterations", 4)
     assert_one_error(result, "does not fit the model its run.json describes")
+    assert checksums(finished_run) == before  # the restore is tried before run.json takes the new end
+
+
+def checkpoint_steps(run_dir):
+    return sorted(int(path.stem.split("-")[1]) for path in (run_dir / "checkpoints").glob("ckpt-*.index"))
+
+
+def test_resume_keeps_the_runs_schedule_unless_given_another(finished_run):
+    """finished_run validates and saves every 2 steps: a resume without those options does too (not every 1000)."""
+    resumed = run_module("edge_sr.train", "--run-dir", finished_run, "--resume", "--iterations", 6)
+    assert resumed.returncode == 0, resumed.stderr
+    assert checkpoint_steps(finished_run) == [4, 6]  # the default schedule saves only the end: [2, 6]
+    run = json.loads((finished_run / "run.json").read_text())
+    assert run["schedule"] == {"validate_every": 2, "checkpoint_every": 2}
+
+    again = run_module("edge_sr.train", "--run-dir", finished_run, "--resume", "--iterations", 10,
+                       "--checkpoint-every", 3)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert checkpoint_steps(finished_run) == [9, 10]
+    run = json.loads((finished_run / "run.json").read_text())
+    assert run["schedule"] == {"validate_every": 2, "checkpoint_every": 3}  # remembered for the next resume
+
+
+def test_resume_removes_what_an_interrupted_save_left(finished_run):
+    """What TensorFlow and atomic_write leave when a save is killed: shards not yet merged (`<prefix>_temp/`), a
+    state file not yet renamed, checkpoint files written but never recorded in the state file."""
+    checkpoints, best = finished_run / "checkpoints", finished_run / "best"
+    leftovers = [
+        checkpoints / "ckpt-3_temp" / "part-00000-of-00001.index",
+        checkpoints / "ckpt-3_temp" / "part-00000-of-00001.data-00000-of-00001",
+        checkpoints / "checkpoint.tmp5c4e0d2f9b8a4c3e",
+        checkpoints / "ckpt-9.index",
+        checkpoints / "ckpt-9.data-00000-of-00001",
+        best / "weights_temp" / "part-00000-of-00001.index",
+        best / ".best.json.k2j4h5.json",
+    ]
+    for path in leftovers:
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes((checkpoints / "ckpt-2.index").read_bytes())
+    resumed = run_module("edge_sr.train", "--run-dir", finished_run, "--resume", "--iterations", 4)
+    assert resumed.returncode == 0, resumed.stderr
+    assert not any(path.exists() for path in leftovers)
+    assert not (checkpoints / "ckpt-3_temp").exists() and not (best / "weights_temp").exists()
+    assert checkpoint_steps(finished_run) == [2, 4] and (best / "best.json").is_file()
 
 
 @pytest.mark.parametrize(
@@ -331,7 +376,66 @@ def test_resume_with_a_checkpoint_that_does_not_fit_is_one_error(finished_run):
 def test_zero_training_options_are_errors_not_defaults(tmp_path, tiny_model, train_folder, val_folder, option, words):
     result = _train(tmp_path / "run", tiny_model, train_folder, val_folder, "--iterations", 2, *option)
     assert_one_error(result, *words)
-    assert not (tmp_path / "run" / "checkpoints").exists()
+    assert not (tmp_path / "run").exists()  # refused before run.json
+
+
+def _calibrate(run_dir, model, images, val, *extra):
+    return run_module(
+        "edge_sr.calibrate", "--run-dir", run_dir, "--model", model, "--scale", 2, "--calibration", images,
+        "--val", val, "--batch-size", 2, "--init-batch-size", 2, "--patch", 16, *extra,
+    )  # fmt: skip
+
+
+def test_every_refusal_comes_before_run_json_is_written(tmp_path, finished_run, tiny_model, train_folder, val_folder):
+    """Each refusal of a train/calibrate invocation leaves the run directory as it was (a new one unmade)."""
+    (tmp_path / "empty").mkdir()
+    refused_new = {
+        "calibrate --validate-every 0": (
+            _calibrate(tmp_path / "c1", tiny_model, train_folder, val_folder, "--iterations", 2, "--validate-every", 0),
+            "--validate-every must be at least 1 step",
+        ),
+        "an empty --val": (
+            _train(tmp_path / "t1", tiny_model, train_folder, tmp_path / "empty", "--iterations", 2),
+            "no images in",
+        ),
+        "calibrate with an empty --val": (
+            _calibrate(tmp_path / "c2", tiny_model, train_folder, tmp_path / "empty", "--iterations", 2),
+            "no images in",
+        ),
+        "a placement quantize_model refuses": (
+            _train(tmp_path / "t2", tiny_model, train_folder, val_folder, "--iterations", 2, "--placement", "nowhere"),
+            "nowhere",
+        ),
+    }
+    for case, (result, words) in refused_new.items():
+        assert result.returncode == 2, (case, result.stderr)
+        assert_one_error(result, words)
+    assert not [path.name for path in tmp_path.iterdir() if path.name in ("c1", "c2", "t1", "t2")]
+
+    before = checksums(finished_run)
+    again = _train(finished_run, tiny_model, train_folder, val_folder, "--iterations", 8, "--bits", 4)
+    assert_one_error(again, "already holds a run", "--resume")  # the same run with a new end: not over it
+    assert checksums(finished_run) == before
+
+    started = tmp_path / "started"  # killed before its first checkpoint: run.json and a history line
+    started.mkdir()
+    (started / "run.json").write_text((finished_run / "run.json").read_text())
+    (started / "history.jsonl").write_text((finished_run / "history.jsonl").read_text().splitlines()[0] + "\n")
+    before = checksums(started)
+    result = run_module("edge_sr.train", "--run-dir", started, "--resume", "--iterations", 9, "--validate-every", 3)
+    assert_one_error(result, "nothing to resume", "no checkpoint")
+    assert checksums(started) == before
+
+    stage_one = tmp_path / "dobi"
+    made = _calibrate(stage_one, tiny_model, train_folder, val_folder, "--method", "dobi", "--bits", 8)
+    assert made.returncode == 0, made.stderr
+    before = checksums(stage_one)
+    for result in (
+        run_module("edge_sr.calibrate", "--run-dir", stage_one, "--resume"),  # once resumed its ranges unset
+        _calibrate(stage_one, tiny_model, train_folder, val_folder, "--method", "dobi", "--bits", 8),
+    ):
+        assert_one_error(result, "dobi run")
+    assert checksums(stage_one) == before
 
 
 # --- 5, 7, 10, 11, 12, 16, 17: upscale and evaluate inputs and outputs ---------------------------------------

@@ -85,6 +85,50 @@ def test_tiled_equals_whole_within_one_level(edsr_tflite, photo):
         upscale(model, image, tile=64, overlap=40)
 
 
+@pytest.fixture(scope="module")
+def int8_rdn(tmp_path_factory, photo):
+    """A W8A8 full-integer file of a small random-weight idealo RDN (3 dense blocks of 2 convs)."""
+    from edge_sr.export import build_metadata, int8_tflite, write_tflite
+    from edge_sr.quant import quantize_model
+    from edge_sr.quant.deploy import deploy_model
+    from edge_sr.quant.ranges import initialize_ranges
+
+    keras.utils.set_random_seed(0)
+    fp = build_preset("isr-rdn", scale=2, num_blocks=3, num_layers=2, growth_rate=8, num_features=8)
+    model = quantize_model(fp, 8)
+    batch = photo[None, 100:164, 100:164].astype(np.float32)
+    initialize_ranges(model, [batch], "minmax")
+    deployed, _ = deploy_model(model, [batch])
+    path = tmp_path_factory.mktemp("int8") / "rdn_int8.tflite"
+    write_tflite(
+        path,
+        int8_tflite(deployed),
+        build_metadata(model.edge_sr_config, "int8", {"weights": 8, "activations": 8}, "uint8"),
+    )
+    return path
+
+
+def test_an_integer_file_tiled_is_whole_image_inference_bit_for_bit(int8_rdn, edsr_tflite, photo):
+    """Issue #23 item 9. An int8 file rounds at every layer: where a tile's edge is within the network's reach, the
+    small change it makes flips codes that the following layers carry on, so blending as for float files is off by
+    several levels. Tiles that meet at a seam in the middle of an overlap of twice the receptive field are not."""
+    model = TFLiteModel(int8_rdn)
+    # F_m1, F_0, 3 blocks × 2 convs, GFF_2, UPN1 (5×5), UPN2, UPN3 and the SR conv, +1 for the pixel shuffle
+    assert (model.radius, model.seam_overlap) == (15, 32)
+    float_model = TFLiteModel(edsr_tflite)
+    assert (float_model.radius, float_model.seam_overlap) == (7, None)  # float files blend, as before
+    image = photo[40:250, 20:300]
+    whole = to_uint8(model(image))
+    assert tiling(model, 64) == ((64, 64), 32)
+    assert np.array_equal(upscale(model, image, tile=64), whole)
+    assert np.array_equal(upscale(model, image, tile=100), whole)
+    blended = upscale_tiled(model, image, 2, 64, 16, uint8=True)  # the float files' default overlap at this tile
+    assert np.abs(blended.astype(int) - whole).max() > 1
+    # A tile too small for that overlap, or a smaller overlap asked for, is blended as a float file's tiles are.
+    assert tiling(model, 48) == ((48, 48), 12) and tiling(model, 64, overlap=16) == ((64, 64), 16)
+    assert np.array_equal(upscale(model, image, tile=64, overlap=16), blended)
+
+
 def test_broken_and_foreign_files_are_clear_errors(edsr_tflite, tmp_path):
     with pytest.raises(EdgeSRError, match="model file not found"):
         TFLiteModel(tmp_path / "none.tflite", scale=2)

@@ -230,7 +230,10 @@ def test_odm_run_learns_resumes_exactly_and_keeps_its_outputs(tmp_path, tiny_mod
     assert_clean_error(again, "already holds a run")
 
 
-def test_sigterm_saves_a_checkpoint_that_resumes(tmp_path, tiny_model, train_folder, val_folder):
+@pytest.mark.parametrize(("stop", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
+def test_sigterm_saves_a_checkpoint_that_resumes(tmp_path, tiny_model, train_folder, val_folder, stop, status):
+    """SIGTERM (a scheduler's stop) and SIGINT (Ctrl-C) finish the step and save; the exit status is 128 + the
+    signal, as for a process that signal ended, so a job script can tell a stop from a finished run (0)."""
     arguments = train_args(tmp_path / "run", tiny_model, train_folder, val_folder, "--iterations", 10_000)
     command = [sys.executable, "-m", "edge_sr.train", *map(str, arguments)]
     process = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -238,9 +241,9 @@ def test_sigterm_saves_a_checkpoint_that_resumes(tmp_path, tiny_model, train_fol
     deadline = time.time() + 300
     while time.time() < deadline and not (history.is_file() and len(history.read_text().splitlines()) >= 3):
         time.sleep(0.5)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(stop)
     stdout, stderr = process.communicate(timeout=300)
-    assert process.returncode == 130, stderr
+    assert process.returncode == status, stderr
     assert "checkpoint saved" in stdout
     stopped_at = len(read_history(tmp_path / "run"))
     assert (tmp_path / "run" / "checkpoints" / f"ckpt-{stopped_at}.index").is_file()

@@ -403,8 +403,19 @@ def test_every_refusal_comes_before_run_json_is_written(tmp_path, finished_run, 
             "no images in",
         ),
         "a placement quantize_model refuses": (
-            _train(tmp_path / "t2", tiny_model, train_folder, val_folder, "--iterations", 2, "--placement", "nowhere"),
-            "nowhere",
+            _train(
+                tmp_path / "t2",
+                tiny_model,
+                train_folder,
+                val_folder,
+                "--iterations",
+                2,
+                "--placement",
+                "integer",
+                "--method",
+                "pams",
+            ),  # fmt: skip
+            "the integer placement takes edge_sr's uniform quantizers",
         ),
     }
     for case, (result, words) in refused_new.items():

@@ -649,7 +649,7 @@ def benchmark_curve(args):
             "out": args.out, "checkpoint_every": args.checkpoint_every}  # fmt: skip
     overrides = {"batch_size": args.batch_size, "hr_patch": args.patch, "learning_rate": args.lr,
                  "range_init": args.range_init, "clip_correction": False if args.no_wcc else None,
-                 "per_channel": args.per_channel}  # fmt: skip
+                 "per_channel": args.per_channel, "target": args.target}  # fmt: skip
     results = quality_curve(spec, args.bits, args.placements, args.steps, args.dquant_iterations, args.dquant_batch,
                             overrides, args.resume)  # fmt: skip
     results["machine"] = machine_description()
@@ -795,6 +795,7 @@ def parse_args(argv):
     curve.add_argument("--range-init", choices=("percentile", "minmax", "dobi"), help="ODM's range start (as train)")
     curve.add_argument("--no-wcc", action="store_true", help="ODM without weight clipping correction (as train)")
     curve.add_argument("--per-channel", action="store_true", help="per-channel weight ranges (with --no-wcc)")
+    curve.add_argument("--target", choices=("hr", "fp"), default="hr", help="ODM's L_R target (as train)")
     curve.add_argument("--checkpoint-every", type=int, default=100)
     curve.add_argument("--dquant-iterations", type=int, help="also calibrate 2DQuant (integer) with this DQC budget")
     curve.add_argument("--dquant-batch", type=int, default=8, help="2DQuant's DQC batch (default 8)")

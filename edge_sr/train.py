@@ -61,6 +61,13 @@ def parse_args(argv):
         "dobi, 2DQuant's least-error ranges, clips far less)",
     )
     parser.add_argument("--per-channel", action="store_true", help="per-output-channel weight ranges (with --no-wcc)")
+    parser.add_argument(
+        "--target",
+        choices=("hr", "fp"),
+        default="hr",
+        help="what L_R compares the output with: hr, the HR image (the paper's; default), or fp, the FP model's "
+        "output (distillation: only the quantization error)",
+    )
     parser.add_argument("--weight-grid", choices=WEIGHT_GRIDS, help=WEIGHT_GRID_HELP + " (odm, minmax)")
     parser.add_argument("--cosine", choices=COSINE_MODES, default="global", help="cooperative weight per tensor?")
     parser.add_argument(
@@ -115,6 +122,7 @@ def _new_run(args):
         clip_correction=False if args.no_wcc else None,
         range_init=args.range_init,
         per_channel=args.per_channel,
+        target=args.target,
         weight_grid=args.weight_grid,
         cosine=args.cosine,
         similarity_every=args.similarity_every,

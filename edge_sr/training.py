@@ -35,6 +35,7 @@ from edge_sr.progress import progress
 from edge_sr.qat import (
     COSINE_MODES,
     MISMATCH_MODES,
+    TARGETS,
     ODMModel,
     collapsed_ranges,
     odm_optimizers,
@@ -85,6 +86,7 @@ class TrainConfig:
     clip_correction: bool | None = None  # None: the method's default
     range_init: str | None = None  # None: the method's (ODM: percentile); e.g. dobi, which suits 8 bits
     per_channel: bool = False  # per-output-channel weight ranges (not with clip correction, which is per layer)
+    target: str = "hr"  # L_R against the HR image (the paper), or "fp": the FP model's output (distillation)
     weight_grid: str | None = None  # None: mid-rise (2^b levels) up to 4 bits for odm/minmax, else narrow
     split_qkv: bool = True  # SwinIR: q, k and v linears, each with its own quantizers (2DQuant's split)
     weight_bound: str | None = None  # None: "max" (ODM's no-WCC baseline) for minmax and --no-wcc, else learned
@@ -101,6 +103,12 @@ class TrainConfig:
         config.mismatch = defaults["mismatch"] if config.mismatch is None else config.mismatch
         if config.clip_correction is None:
             config.clip_correction = defaults["clip_correction"]
+        if config.target not in TARGETS:
+            raise EdgeSRError(f"unknown target {config.target!r}; choose one of: {', '.join(TARGETS)}")
+        if config.target == "fp" and defaults["scheme"] not in QUANTIZER_SCHEMES:
+            raise EdgeSRError(
+                f"--target fp needs edge_sr's quantizers (odm, minmax, pams), not --method {config.method}"
+            )
         config.range_init = config.range_init or defaults["range_init"]
         if defaults["scheme"] == "uniform" and config.range_init not in ("minmax", "percentile", "dobi"):
             raise EdgeSRError(f"unknown range init {config.range_init!r}; choose one of: minmax, percentile, dobi")
@@ -200,6 +208,7 @@ class Trainer:
                 mismatch=config.mismatch,
                 cosine=config.cosine,
                 similarity_every=config.similarity_every,
+                target=config.target,
             )
             self.odm_model.compile(**odm_optimizers(config.learning_rate, config.range_lr_factor, config.halve_every))
         self._step_fn = tf.function(self.odm_model.distributed_step)

@@ -23,15 +23,12 @@ import tf_keras as keras
 from edge_sr.errors import EdgeSRError
 from edge_sr.quant.layers import CompletionQuantizer
 from edge_sr.quant.placement import quantizer_sites
-from edge_sr.quant.quantizer import UniformQuantizer, bypass_quantizers, fake_quant, observe_quantizers
+from edge_sr.quant.quantizer import UniformQuantizer, fake_quant, observe_quantizers
 from edge_sr.quant.range_optimizer import LogBoundAdam
 from edge_sr.quant.ranges import initialize_ranges
 
 MISMATCH_MODES = ("cooperative", "naive", "none")
 COSINE_MODES = ("global", "per-tensor")
-# What L_R compares the quantized output with: the HR image (the paper's), or the FP model's output (distillation:
-# only the quantization error, where the HR target's gradient is mostly the FP model's own reconstruction error).
-TARGETS = ("hr", "fp")
 GRADIENT_STATISTICS = ("cosine", "conflict", "similarity")  # in a step's metrics only when it took both gradients
 
 
@@ -156,12 +153,10 @@ class ODMModel(keras.Model):
         mismatch="cooperative",
         cosine="global",
         similarity_every=4,
-        target="hr",
+        teacher=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if target not in TARGETS:
-            raise EdgeSRError(f"unknown target {target!r}; choose one of: {', '.join(TARGETS)}")
         if mismatch not in MISMATCH_MODES:
             raise EdgeSRError(f"unknown mismatch mode {mismatch!r}; choose one of: {', '.join(MISMATCH_MODES)}")
         if cosine not in COSINE_MODES:
@@ -172,7 +167,7 @@ class ODMModel(keras.Model):
             raise EdgeSRError("a per-tensor cosine needs both gradients at every step: pass similarity_every=1")
         self.quantized_model = quantized_model
         self.lambda_r, self.lambda_m, self.mismatch = lambda_r, lambda_m, mismatch
-        self.cosine, self.similarity_every, self.target = cosine, similarity_every, target
+        self.cosine, self.similarity_every, self.teacher = cosine, similarity_every, teacher
         gammas = clip_correction_gammas(quantized_model)
         gamma_ids = {id(v) for v in gammas}
         self.bound_vars = [v for v in range_variables(quantized_model) if id(v) not in gamma_ids]
@@ -219,9 +214,8 @@ class ODMModel(keras.Model):
         observer = (
             observe_quantizers(mismatch_squares(squares)) if self.mismatch != "none" else contextlib.nullcontext()
         )
-        if self.target == "fp":  # the model with its quantizers bypassed is the FP model
-            with bypass_quantizers():
-                hr = tf.stop_gradient(self.quantized_model(lr, training=False))
+        if self.teacher is not None:  # distillation: the frozen FP model's output is the target
+            hr = tf.stop_gradient(self.teacher(lr, training=False))
         with tf.GradientTape(persistent=refresh) as tape:
             with observer:
                 sr = self.quantized_model(lr, training=True)

@@ -35,7 +35,6 @@ from edge_sr.progress import progress
 from edge_sr.qat import (
     COSINE_MODES,
     MISMATCH_MODES,
-    TARGETS,
     ODMModel,
     collapsed_ranges,
     odm_optimizers,
@@ -65,6 +64,9 @@ METHODS = {
     "tfmot8": {"scheme": "tfmot8", "range_init": "tfmot", "clip_correction": False, "mismatch": "none"},
     "fp": {"scheme": None, "range_init": None, "clip_correction": False, "mismatch": "none"},
 }
+# What L_R compares the output with: the HR image (the paper's), or the FP model's output (distillation: only the
+# quantization error, where at 8 bits the HR target's gradient is mostly the FP model's own reconstruction error).
+TARGETS = ("hr", "fp")
 DEFAULT_HR_PATCH = {2: 96, 3: 144, 4: 192}  # the paper's recipe
 DEFAULT_SIMILARITY_EVERY = 4  # steps per exact ODM step (two backward passes); see the module docstring
 
@@ -197,7 +199,11 @@ class Trainer:
     """The step counter, optimisers and train step for one model and one resolved TrainConfig: an `ODMModel`,
     the step `model.fit` runs too."""
 
-    def __init__(self, model, config, strategy=None):
+    def __init__(self, model, config, strategy=None, fp_model=None):
+        """`fp_model`: the FP model `model` was quantized from, the teacher of `--target fp` (frozen: a bypassed
+        copy of the trained model would move with its weights, and the run diverges)."""
+        if config.target == "fp" and fp_model is None:
+            raise EdgeSRError("--target fp trains against the FP model: pass it as fp_model")
         self.model, self.config = model, config
         self.strategy = strategy or tf.distribute.get_strategy()
         with self.strategy.scope():
@@ -208,7 +214,7 @@ class Trainer:
                 mismatch=config.mismatch,
                 cosine=config.cosine,
                 similarity_every=config.similarity_every,
-                target=config.target,
+                teacher=fp_model if config.target == "fp" else None,
             )
             self.odm_model.compile(**odm_optimizers(config.learning_rate, config.range_lr_factor, config.halve_every))
         self._step_fn = tf.function(self.odm_model.distributed_step)
@@ -413,7 +419,7 @@ def assemble_training(
             run["data"]["train"], scale, config.hr_patch, config.batch_size, config.seed, progress=show_progress
         )
         calibration = [sampler.batch(i, stream=1)[0] for i in range(run["data"]["calibration_batches"])]
-        trainer = Trainer(prepare_model(fp_model, config, calibration), config, strategy)
+        trainer = Trainer(prepare_model(fp_model, config, calibration), config, strategy, fp_model)
     validate = validation_psnr(run["data"]["val"], scale)
     info = {
         **run,
@@ -501,5 +507,5 @@ def variant_trainers(fp_model, sampler, variants, bits, placements=("paper",), c
     for variant in variants:
         for placement in placements:
             config = variant_config(variant, bits, 1, placement=placement, **overrides).resolved(arch, scale)
-            trainers[variant, placement] = Trainer(prepare_model(fp_model, config, calibration), config)
+            trainers[variant, placement] = Trainer(prepare_model(fp_model, config, calibration), config, None, fp_model)
     return trainers

@@ -20,7 +20,6 @@ from edge_sr.errors import EdgeSRError
 from edge_sr.qat import cooperative_weight, gradient_statistics, mismatch_loss, mismatch_squares
 from edge_sr.quant import UniformQuantizer
 from edge_sr.quant.placement import quantizer_sites
-from edge_sr.quant.quantizer import bypass_quantizers as quantizer_mode_bypassed
 from edge_sr.quant.quantizer import observe_quantizers
 from edge_sr.rundir import read_history
 from edge_sr.training import TrainConfig, Trainer, fit, prepare_model, quantization_of
@@ -186,24 +185,26 @@ def test_range_init_and_per_channel_weights_are_checked_and_reach_the_quantizers
     assert all(d > p for d, p in zip(ranges["dobi"], ranges["percentile"], strict=True))
 
 
-def test_the_fp_target_trains_on_the_quantization_error_alone(train_folder):
+def test_the_fp_target_trains_against_the_frozen_fp_model(train_folder):
     with pytest.raises(EdgeSRError, match="--target fp needs edge_sr's quantizers"):
         TrainConfig(method="tfmot8", target="fp").resolved("edsr", 2)
     keras.utils.set_random_seed(0)
     fp = build_preset("edsr-baseline", scale=2, num_blocks=1, num_features=8)
     sampler = PatchSampler([train_folder], 2, 24, 2)
     lr, hr = sampler.batch(0)
+    before = fp(lr).numpy()
     losses = {}
     for target in ("hr", "fp"):
-        config = TrainConfig(bits=8, batch_size=2, hr_patch=24, target=target).resolved("edsr", 2)
-        trainer = Trainer(prepare_model(fp, config, [lr]), config)
-        losses[target] = trainer.train_step(lr, hr)["loss"]
-        sr = trainer.model(lr, training=False)  # after one step: the FP output moved with the weights
-    with quantizer_mode_bypassed():
-        fp_out = trainer.model(lr, training=False)
-    # An 8-bit model is within a few levels of its FP output, far from the HR image (a random-weight network).
-    assert 0 < losses["fp"] < losses["hr"] / 10
-    assert float(tf.reduce_mean(tf.abs(sr - fp_out))) < losses["hr"] / 10
+        config = TrainConfig(bits=8, batch_size=2, hr_patch=24, target=target, learning_rate=1e-4).resolved("edsr", 2)
+        trainer = Trainer(prepare_model(fp, config, [lr]), config, fp_model=fp)
+        losses[target] = [trainer.train_step(lr, hr)["loss"] for _ in range(3)]
+    # An 8-bit model is within a few levels of its FP output, far from the HR image (a random-weight network);
+    # the teacher stays the FP model while the trained weights move.
+    assert 0 < max(losses["fp"]) < losses["hr"][0] / 10
+    assert np.array_equal(fp(lr).numpy(), before)
+    assert float(np.mean(np.abs(trainer.model(lr).numpy() - before))) == pytest.approx(losses["fp"][-1], rel=0.5)
+    with pytest.raises(EdgeSRError, match="pass it as fp_model"):
+        Trainer(trainer.model, config)
 
 
 def train_args(run_dir, model, train, val, *extra):

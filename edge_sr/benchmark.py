@@ -3,10 +3,12 @@
 keras   parameters and FP Keras throughput (LR pixels per second) of model presets
 tflite  latency and peak memory of exported .tflite files in LiteRT, compared in one run
 int8    int8 against fp32 of one model beside XNNPACK's own conv kernels; op profile, tiled peak memory
-qat     ODM vs min/max quantization-aware training, the ODM paper's ablations and PAMS (PSNR, step time)
+qat     ODM vs min/max quantization-aware training, the ODM paper's ablations and PAMS (PSNR, step time), per
+        placement (paper, integer)
 ptq     2DQuant vs the PTQ baselines and TFLite's own int8 PTQ (PSNR, calibration time)
 onnx    one PyTorch EDSR to int8 TFLite two ways: onnx2tf (ONNX) and edge_sr (DOBI/2DQuant W8A8), PSNR and latency
 budget  where a run's int8 file loses PSNR: the run, its integer completion, and the error of each tensor alone
+curve   int8 file PSNR against CPU training time: ODM per bit-width and placement in segments, 2DQuant beside
 
     python -m edge_sr.benchmark tflite rdn_fp32.tflite rdn_int8.tflite --baseline rdn_fp32.tflite --size 128
 

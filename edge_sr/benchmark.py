@@ -705,6 +705,7 @@ def parse_args(argv):
     int8.add_argument("--memory", type=parse_size, metavar="WxH", help="also the peak memory of upscaling this size")
     int8.add_argument("--tile", type=int, nargs="+", default=[256], help="LR tiles for --memory (default 256)")
     int8.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
+    from edge_sr.quant.placement import PLACEMENTS
     from edge_sr.quant.quantizer import WEIGHT_GRID_HELP, WEIGHT_GRIDS
     from edge_sr.training import VARIANTS
 
@@ -722,7 +723,7 @@ def parse_args(argv):
     qat.add_argument("--lr", type=float, default=1e-4)
     qat.add_argument("--weight-grid", choices=WEIGHT_GRIDS, help=WEIGHT_GRID_HELP + " (pams: narrow)")
     qat.add_argument(
-        "--placements", nargs="+", choices=("paper", "integer"), default=["paper"],
+        "--placements", nargs="+", choices=PLACEMENTS, default=["paper"],
         help="paper (default): the papers' k-bit layers; integer: the int8 file's whole graph (odm, minmax)",
     )  # fmt: skip
     qat.add_argument("--timing-rounds", type=int, default=5, help="alternating rounds timing the steps (default 5)")
@@ -789,7 +790,7 @@ def parse_args(argv):
     curve.add_argument("--val", required=True, help="validation folder (the parity check runs on it)")
     curve.add_argument("--eval", nargs="+", required=True, metavar="FOLDER", help="benchmark folders to score")
     curve.add_argument("--bits", nargs="+", type=int, default=[8, 4])
-    curve.add_argument("--placements", nargs="+", choices=("integer", "paper"), default=["integer", "paper"])
+    curve.add_argument("--placements", nargs="+", choices=PLACEMENTS, default=["integer", "paper"])
     curve.add_argument("--steps", nargs="+", type=int, default=[0, 100, 500, 2000], help="ODM steps to score at")
     curve.add_argument("--batch-size", type=int, default=8)
     curve.add_argument("--patch", type=int, default=96, help="HR patch (default 96)")

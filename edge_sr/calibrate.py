@@ -14,10 +14,10 @@ from pathlib import Path
 
 from edge_sr.calibration import FEATURE_TERMS, METHODS, CalibrationConfig
 from edge_sr.errors import EdgeSRError, run_cli
-from edge_sr.quant.placement import PLACEMENTS
+from edge_sr.quant.placement import PLACEMENT_HELP, PLACEMENTS
 from edge_sr.quant.quantizer import WEIGHT_GRID_HELP, WEIGHT_GRIDS
 from edge_sr.quant.ranges import DOBI_VARIANTS
-from edge_sr.rundir import report_run, resumable_run, schedule
+from edge_sr.rundir import add_schedule_arguments, report_run, resumable_run, schedule
 
 # How often a new run validates and saves; a resumed run keeps what its run.json recorded unless told otherwise.
 SCHEDULE = {"validate_every": 500, "checkpoint_every": 500}
@@ -35,13 +35,7 @@ def parse_args(argv):
     parser.add_argument("--val", metavar="FOLDER", help="benchmark folder scored to pick the best bounds")
     parser.add_argument("--method", choices=sorted(METHODS), default="2dquant")
     parser.add_argument("--bits", type=int, default=4, help="weight and activation bits, 2-8 (default 4)")
-    parser.add_argument(
-        "--placement",
-        choices=PLACEMENTS,
-        default="paper",
-        help="paper: the papers' k-bit layers, the int8 file's other grids added at export (default); integer: "
-        "every grid of the int8 file from the start, so that what ships is what is optimised",
-    )
+    parser.add_argument("--placement", choices=PLACEMENTS, default="paper", help=PLACEMENT_HELP)
     parser.add_argument("--per-channel", action="store_true", help="per-output-channel weight ranges")
     parser.add_argument("--weight-grid", choices=WEIGHT_GRIDS, help=WEIGHT_GRID_HELP)
     parser.add_argument("--iterations", type=int, help="DQC steps (default 3000); on --resume: a new end")
@@ -64,16 +58,7 @@ def parse_args(argv):
         "search after softmax/GELU; released: symmetric narrowing everywhere, as the released code",
     )
     parser.add_argument("--calibration-batches", type=int, default=1, help="batches for the stage-1 ranges")
-    parser.add_argument(
-        "--validate-every",
-        type=int,
-        help=f"steps between validations (default {SCHEDULE['validate_every']}; --resume: the run's own)",
-    )
-    parser.add_argument(
-        "--checkpoint-every",
-        type=int,
-        help=f"steps between checkpoints (default {SCHEDULE['checkpoint_every']}; --resume: the run's own)",
-    )
+    add_schedule_arguments(parser, SCHEDULE)
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 

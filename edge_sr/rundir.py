@@ -150,6 +150,15 @@ def resumable_run(run_dir, kind, iterations=None):
     return run
 
 
+def add_schedule_arguments(parser, defaults):
+    """--validate-every and --checkpoint-every, as train and calibrate take them (`defaults`: their SCHEDULE)."""
+    for option, key, what in (("--validate-every", "validate_every", "validations"),
+                              ("--checkpoint-every", "checkpoint_every", "checkpoints")):  # fmt: skip
+        parser.add_argument(
+            option, type=int, help=f"steps between {what} (default {defaults[key]}; --resume: the run's own)"
+        )
+
+
 def schedule(run, defaults, **given):
     """How often a run validates and saves (`validate_every`, `checkpoint_every`): what was given on the command
     line, else what the run's run.json recorded (a resumed run keeps its own), else `defaults`."""

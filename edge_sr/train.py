@@ -11,9 +11,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from edge_sr.errors import EdgeSRError, run_cli
-from edge_sr.quant.placement import PLACEMENTS
+from edge_sr.quant.placement import PLACEMENT_HELP, PLACEMENTS
 from edge_sr.quant.quantizer import WEIGHT_GRID_HELP, WEIGHT_GRIDS
-from edge_sr.rundir import report_run, resumable_run, schedule
+from edge_sr.rundir import add_schedule_arguments, report_run, resumable_run, schedule
 from edge_sr.training import COSINE_MODES, METHODS, MISMATCH_MODES, TrainConfig
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -39,13 +39,7 @@ def parse_args(argv):
         help="odm (default), minmax, pams (PAMS's quantizers), tfmot8 (tfmot's default 8-bit QAT), fp",
     )
     parser.add_argument("--bits", type=int, help="weight and activation bits, 2-8 (default 4; tfmot8: 8 only)")
-    parser.add_argument(
-        "--placement",
-        choices=PLACEMENTS,
-        default="paper",
-        help="paper: the papers' k-bit layers, the int8 file's other grids added at export (default); integer: "
-        "every grid of the int8 file from the start, so that what ships is what is optimised",
-    )
+    parser.add_argument("--placement", choices=PLACEMENTS, default="paper", help=PLACEMENT_HELP)
     parser.add_argument("--iterations", type=int, help="training steps (default 60000); on --resume: a new end")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--patch", type=int, help="HR patch size (default 96/144/192 for x2/x3/x4)")
@@ -77,16 +71,7 @@ def parse_args(argv):
         "(default 4; 1 = the paper's exact step, required with --cosine per-tensor)",
     )
     parser.add_argument("--calibration-batches", type=int, default=4, help="batches for the range init")
-    parser.add_argument(
-        "--validate-every",
-        type=int,
-        help=f"steps between validations (default {SCHEDULE['validate_every']}; --resume: the run's own)",
-    )
-    parser.add_argument(
-        "--checkpoint-every",
-        type=int,
-        help=f"steps between checkpoints (default {SCHEDULE['checkpoint_every']}; --resume: the run's own)",
-    )
+    add_schedule_arguments(parser, SCHEDULE)
     parser.add_argument("--strategy", choices=STRATEGIES, default="default", help="tf.distribute strategy")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)

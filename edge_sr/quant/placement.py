@@ -34,6 +34,10 @@ from models_tf.config import model_config
 from models_tf.layers import DepthToSpace
 
 PLACEMENTS = ("paper", "integer")
+PLACEMENT_HELP = (
+    "paper: the papers' k-bit layers, the int8 file's other grids added at export (default); integer: every grid "
+    "of the int8 file from the start, so that what ships is what is optimised"
+)
 SCHEMES = (*QUANTIZER_SCHEMES, "tfmot8")
 MID_RISE_DEFAULT_BITS = 4  # the papers' 2^b-level weight grid by default up to here; narrow (int8's own) above
 

@@ -198,7 +198,7 @@ def _export_checked(run_dir, path, folders):
     parity with the Keras fake-quant model it computes, on the photos.
 
     Not on the two small validation crops: at W4A4 the RDN's file and its float-accumulating reference differ on
-    most output values by rounding flips that spread through the dense blocks (README, "Full-integer export"), and
+    most output values by rounding flips that spread through the dense blocks (docs/integer-export.md), and
     ΔPSNR over so few pixels swings by a few hundredths of a dB either way; the photos hold 12× the pixels."""
     from edge_sr.export import check_parity, export_int8
 

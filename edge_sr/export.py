@@ -18,7 +18,7 @@ The sidecar `model.tflite.json` beside `model.tflite` holds:
     method            the quantization method that made the weights (odm, 2dquant, ...); null for float exports
     pixel_range       [0, 255]: the model takes and returns RGB on this scale
     tile              the fixed input size (square), or null when the model takes any H×W
-    io                the input/output tensor type: float32 | uint8 | int8
+    io                the input/output tensor type: float32 | uint8 | int8 (| int16: other tools' files)
     source            what was exported (zoo:NAME, a .keras file)
     parity            only in an int8 file written with --force although it failed its parity check:
                       {"ok": false, "delta_psnr": ΔPSNR against its fake-quant reference, "limit": the allowed |Δ|}
@@ -39,6 +39,7 @@ FLOAT_PRECISIONS = {  # precision → bits of weights and activations
 }
 PRECISIONS = (*FLOAT_PRECISIONS, "int8")
 IO_TYPES = ("float32", "uint8", "int8")
+FILE_IO_TYPES = (*IO_TYPES, "int16")  # what a file may have: edge_sr writes IO_TYPES, other tools also int16
 FIXED_TILE_ARCHS = ("swinir",)  # window partitioning reshapes need static shapes
 _FIELDS = ("format", "version", "arch", "scale", "precision", "bits", "method", "pixel_range", "tile", "io", "source")
 
@@ -84,8 +85,8 @@ def _metadata_problem(metadata):
         return f"scale {metadata['scale']!r} is not a positive integer"
     if metadata["tile"] is not None and not _positive_int(metadata["tile"]):
         return f"tile {metadata['tile']!r} is neither null nor a positive integer"
-    if metadata["io"] not in IO_TYPES:
-        return f"io {metadata['io']!r} is not one of {', '.join(IO_TYPES)}"
+    if metadata["io"] not in FILE_IO_TYPES:
+        return f"io {metadata['io']!r} is not one of {', '.join(FILE_IO_TYPES)}"
     bits = metadata["bits"]
     if not isinstance(bits, dict) or not all(_positive_int(bits.get(key)) for key in ("weights", "activations")):
         return f"bits {bits!r} is not {{'weights': k, 'activations': k}}"

@@ -242,6 +242,18 @@ def default_ptq_tflite(model, images, io="uint8", tile=None):
     return run_converter(converter)
 
 
+def export_default_ptq(model, images, path, tile=None, source=None):
+    """Export TFLite's own int8 PTQ of FP `model` (see `default_ptq_tflite`, uint8 I/O) to `path` (+ sidecar)."""
+    from models_tf import model_config
+
+    config = model_config(model)
+    content = default_ptq_tflite(model, images, tile=tile)
+    metadata = build_metadata(config, "int8", {"weights": 8, "activations": 8}, "uint8", tile=tile,
+                              method="tflite-default-ptq", source=source)  # fmt: skip
+    write_tflite(path, content, metadata)
+    return metadata
+
+
 def _constant_fake_quant(site):
     """The TFLite-convertible form of one quantizer with its current range frozen.
 

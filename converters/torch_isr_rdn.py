@@ -4,7 +4,7 @@ litert-torch, a PyTorch → TFLite converter, needs to quantize the same network
 The layers are models_tf's, one to one: ×1/255, F_m1, F_0, dense blocks (3×3 conv + ReLU, concatenated onto the
 block's input), 1×1 local fusion, local residual, 1×1 + 3×3 global fusion, global residual, UPN1..3, ×scale
 nearest-neighbour upsampling ("ups") or pixel shuffle ("shuffle"), the RGB conv, ×255. The ×1/255 stays a
-multiplication of its own: folded into the first conv, it leaves weights too small for PT2E's weight observer.
+multiplication of its own, as in idealo's model, not folded into the first conv.
 """
 
 import torch

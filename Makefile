@@ -22,7 +22,7 @@ $(STAMP): $(REQS) $(NODEPS)
 	@touch $@
 
 # The peers extra (requirements-peers.txt) in a venv of its own, beside the pinned stack: run
-# `.venv-peers/bin/python -m edge_sr.benchmark peers ...` (litert-torch wants an older typing_extensions).
+# `.venv-peers/bin/python -m edge_sr.benchmark peers ...` (litert-torch's xdsl caps typing_extensions < 4.13).
 PEERS_VENV := .venv-peers
 PEERS_REQS := requirements.txt requirements-dev.txt requirements-peers.txt
 PEERS_STAMP := $(PEERS_VENV)/.installed-$(shell cat $(PEERS_REQS) | sha256sum | cut -c1-16)

@@ -140,7 +140,7 @@ def litert_torch_files(module, patches, tile, out, keys):
     import torch
     from litert_torch.quantize import pt2e_quantizer
     from litert_torch.quantize.quant_config import QuantConfig
-    from torchao.quantization.pt2e import quantize_pt2e
+    from torchao.quantization.pt2e import move_exported_model_to_eval, quantize_pt2e
 
     nhwc = litert_torch.to_channel_last_io(module, args=[0], outputs=[0]).eval()  # the runtime's [1, H, W, 3]
     side = torch.export.Dim("side", min=8, max=4096)
@@ -156,7 +156,7 @@ def litert_torch_files(module, patches, tile, out, keys):
         with torch.no_grad():
             for patch in patches:
                 prepared(patch[None])
-        converted = quantize_pt2e.convert_pt2e(prepared, fold_quantize=False)
+        converted = move_exported_model_to_eval(quantize_pt2e.convert_pt2e(prepared, fold_quantize=False))
         sample = (torch.zeros(1, tile, tile, 3),)
         path = Path(out) / f"{key}.tflite"
         litert_torch.convert(converted, sample, quant_config=QuantConfig(pt2e_quantizer=quantizer)).export(str(path))

@@ -8,8 +8,8 @@ Each pitfall is handled as a user would be told to:
   ranges with its own `qsv_utils.min_max_update`.
 - litert-torch does not convert dynamic shapes, so its files take a fixed tile (`tile`) and are run tile by tile;
   PT2E calibrates the module exported with dynamic height and width, on the same patches as every other tool.
-- litert-torch's static file requantises each dense-block concatenation onto one range; its API has no way
-  around that, so the row shows it as it is.
+- litert-torch's static file puts dense-block concatenations on the ReLU branch's range, clipping the negative
+  half of the block's input; its API has no way around that, so the row shows it as it is.
 The peers are an optional extra (requirements-peers.txt, `make peers-venv`): a peer that is not installed is a
 row that says so.
 """

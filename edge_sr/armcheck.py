@@ -11,7 +11,7 @@ the file's Keras fake-quant reference when --run-dir gives the run it was export
 `convert --int8`, |ΔPSNR| ≤ 0.02 dB), else against the x86 run. Where a CPU model's output differs, the ops
 that compute differently on the same inputs are listed; --count adds the aarch64 instructions of one invoke.
 qemu 7.2's `max` announces SME, whose emulation there puts XNNPACK's SME kernels' values in the wrong places:
-under it, check i8mm CPUs with `max,sme=off` (README, "On ARM64 phone CPUs").
+under it, check i8mm CPUs with `max,sme=off` (docs/arm64.md).
 
 Needs qemu-user; the aarch64 Python (Debian 12's python3.11 packages, the host's ai-edge-litert and numpy as
 aarch64 wheels) is built into the edge_sr cache on first use, with apt-get and pip (network), or read from

@@ -3,7 +3,8 @@
 Model: the real idealo RDN ×2 from the zoo when npm can fetch it, else the EDSR-small ×2 that ships inside the
 package. Data: photos bundled with scikit-image — some to calibrate and train on, the others to evaluate — plus
 Set5 when ../shared/data exists. Steps: the FP model and bicubic, TFLite's own int8 PTQ (the baseline),
-2DQuant at W8A8 and W4A4, a short ODM QAT at W4A4, the full-integer export of each with its parity check,
+2DQuant at W8A8 and W4A4, a short ODM QAT at W4A4 — each on the integer placement, so that they calibrate or train
+every grid the file will have — the full-integer export of each with its parity check,
 evaluation of every file, and fp32-vs-int8 latency. Each finished step leaves its result in OUT/steps/, so an
 interrupted demo continues where it stopped.
 """
@@ -156,16 +157,17 @@ def _fresh_or_resumable(run_dir):
 def _calibrate(source, scale, folders, settings, bits, run_dir):
     from edge_sr.calibration import CalibrationConfig
 
-    config = CalibrationConfig(method="2dquant", bits=bits, per_channel=True, iterations=settings.dqc_iterations,
-                               batch_size=settings.dqc_batch, lr_patch=settings.lr_patch)  # fmt: skip
+    config = CalibrationConfig(method="2dquant", bits=bits, placement="integer", per_channel=True,
+                               iterations=settings.dqc_iterations, batch_size=settings.dqc_batch,
+                               lr_patch=settings.lr_patch)  # fmt: skip
     return _fit_run("calibrate", config, source, scale, folders, run_dir)
 
 
 def _train_odm(source, scale, folders, settings, bits, run_dir):
     from edge_sr.training import TrainConfig
 
-    config = TrainConfig(method="odm", bits=bits, iterations=settings.qat_iterations, batch_size=settings.qat_batch,
-                         hr_patch=settings.qat_hr_patch)  # fmt: skip
+    config = TrainConfig(method="odm", bits=bits, placement="integer", iterations=settings.qat_iterations,
+                         batch_size=settings.qat_batch, hr_patch=settings.qat_hr_patch)  # fmt: skip
     return _fit_run("train", config, source, scale, folders, run_dir)
 
 
@@ -191,17 +193,17 @@ def _calibration_patches(folders, settings, scale, count):
     return sampler.batch(0, stream=1)[0]
 
 
-def _export_checked(run_dir, path, folders, settings, scale):
-    """The run's full-integer file and its parity with the Keras fake-quant model it computes, on the photos.
+def _export_checked(run_dir, path, folders):
+    """The run's full-integer file (its integer-placement model, every range as calibrated or trained) and its
+    parity with the Keras fake-quant model it computes, on the photos.
 
     Not on the two small validation crops: at W4A4 the RDN's file and its float-accumulating reference differ on
-    most output values by rounding flips that spread through the dense blocks (README, "Full-integer export"), and
+    most output values by rounding flips that spread through the dense blocks (docs/integer-export.md), and
     ΔPSNR over so few pixels swings by a few hundredths of a dB either way; the photos hold 12× the pixels."""
     from edge_sr.export import check_parity, export_int8
 
-    batches = [_calibration_patches(folders, settings, scale, 16)]
-    _, deployed = export_int8(run_dir, path, calibration=batches)
-    return check_parity(deployed, path, folders["eval"]["photos"], scale)
+    metadata, deployed = export_int8(run_dir, path)
+    return check_parity(deployed, path, folders["eval"]["photos"], metadata["scale"])
 
 
 def _tflite_ptq(model, path, folders, settings, scale):
@@ -318,7 +320,7 @@ def run_demo(out_dir, model=None, quick=False, extra_sets=(), log=print):
     def quantized(make_run, bits, key):
         run_dir, path = out / "runs" / key, out / "models" / f"{key}.tflite"
         run = make_run(source, scale, folders, settings, bits, run_dir)
-        parity = _export_checked(run_dir, path, folders, settings, scale)
+        parity = _export_checked(run_dir, path, folders)
         return scored_file(key, path, run_dir=str(run_dir), best_val_psnr=run["best_psnr"], parity=parity)
 
     plan = {

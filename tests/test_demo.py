@@ -84,6 +84,9 @@ def test_demo_writes_every_model_and_figure(quick_demo):
     assert rows["fp32"]["latency"]["ratio_to_fp32"] == 1.0
     for key in ("2dquant-w8", "2dquant-w4", "odm-w4"):
         assert {"delta_psnr", "within_1_lsb", "ok"} <= set(rows[key]["parity"])
+        # Every quantized run trained or calibrated the integer graph the file computes, not the papers' subset.
+        run = json.loads((Path(rows[key]["run_dir"]) / "run.json").read_text())
+        assert run["quantization"]["placement"] == "integer"
     # The bundled model is a real SR model: it beats bicubic on photos it never saw.
     assert rows["fp32"]["scores"]["photos"]["psnr"] > rows["bicubic"]["scores"]["photos"]["psnr"] + 0.5
 

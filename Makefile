@@ -8,7 +8,7 @@ REQS := requirements.txt requirements-dev.txt requirements-onnx.txt
 NODEPS := requirements-onnx-nodeps.txt
 STAMP := $(VENV)/.installed-$(shell cat $(REQS) $(NODEPS) | sha256sum | cut -c1-16)
 
-.PHONY: demo demo-screenshot test test-java lint venv arm64-root clean
+.PHONY: demo demo-screenshot test test-java lint venv peers-venv arm64-root clean
 
 venv: $(STAMP)
 
@@ -19,6 +19,22 @@ $(STAMP): $(REQS) $(NODEPS)
 	$(PY) -m pip install --quiet --no-deps -r $(NODEPS)
 	$(PY) -m pip install --quiet --no-deps -e .
 	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+# The peers extra (requirements-peers.txt) in a venv of its own, beside the pinned stack: run
+# `.venv-peers/bin/python -m edge_sr.benchmark peers ...` (litert-torch's xdsl caps typing_extensions < 4.13).
+PEERS_VENV := .venv-peers
+PEERS_REQS := requirements.txt requirements-dev.txt requirements-peers.txt
+PEERS_STAMP := $(PEERS_VENV)/.installed-$(shell cat $(PEERS_REQS) | sha256sum | cut -c1-16)
+
+peers-venv: $(PEERS_STAMP)
+
+$(PEERS_STAMP): $(PEERS_REQS)
+	@test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS_VENV)/bin/python -m pip install --quiet $(foreach r,$(PEERS_REQS),-r $(r))
+	$(PEERS_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	@rm -f $(PEERS_VENV)/.installed-*
 	@touch $@
 
 # The whole pipeline on the zoo RDN (or the bundled EDSR offline): demo_out/report.html. 6-16 minutes on 2 cores.
@@ -65,4 +81,4 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PEERS_VENV) .pytest_cache .ruff_cache

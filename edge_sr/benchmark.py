@@ -9,6 +9,8 @@ ptq     2DQuant vs the PTQ baselines and TFLite's own int8 PTQ (PSNR, calibratio
 onnx    one PyTorch EDSR to int8 TFLite two ways: onnx2tf (ONNX) and edge_sr (DOBI/2DQuant W8A8), PSNR and latency
 budget  where a run's int8 file loses PSNR: the run, its integer completion, and the error of each tensor alone
 curve   int8 file PSNR against CPU training time: ODM per bit-width and placement in segments, 2DQuant beside
+peers   the tools users pick instead (TFLite PTQ, litert-quantizer, litert-torch) beside edge_sr's int8 file: PSNR,
+        time against fp32, ops XNNPACK leaves out (the extra: requirements-peers.txt)
 
     python -m edge_sr.benchmark tflite rdn_fp32.tflite rdn_int8.tflite --baseline rdn_fp32.tflite --size 128
 
@@ -406,7 +408,7 @@ def benchmark_ptq(args):
     from edge_sr.calibration import CalibrationConfig, run_calibration
     from edge_sr.data import PatchSampler
     from edge_sr.evaluation import evaluate_dataset
-    from edge_sr.export import FIXED_TILE_ARCHS, build_metadata, default_ptq_tflite, write_tflite
+    from edge_sr.export import FIXED_TILE_ARCHS, export_default_ptq
     from edge_sr.sources import load_source_model
     from edge_sr.upscalers import KerasUpscaler, TFLiteUpscaler
     from models_tf import model_config
@@ -419,13 +421,9 @@ def benchmark_ptq(args):
     # TFLite's own int8 PTQ, its representative dataset the LR patches the calibrations start from.
     sampler = PatchSampler(args.calibration, args.scale, args.patch * args.scale, 32, progress=False)
     started = time.perf_counter()
-    config = model_config(fp_model)
-    tile = args.patch if config["arch"] in FIXED_TILE_ARCHS else None
-    content = default_ptq_tflite(fp_model, sampler.batch(0, stream=1)[0], tile=tile)
+    tile = args.patch if model_config(fp_model)["arch"] in FIXED_TILE_ARCHS else None
     path = Path(args.out) / "tflite-default-ptq.tflite"
-    metadata = build_metadata(config, "int8", {"weights": 8, "activations": 8}, "uint8", tile=tile,
-                              method="tflite-default-ptq", source=args.model)  # fmt: skip
-    write_tflite(path, content, metadata)
+    export_default_ptq(fp_model, sampler.batch(0, stream=1)[0], path, tile=tile, source=args.model)
     seconds = time.perf_counter() - started
     tflite_scores = scores(TFLiteUpscaler(path, args.scale))
     rows.append({"bits": 8, "method": "TFLite PTQ", "weights": "per-channel", "psnr": tflite_scores, "s": seconds})
@@ -666,6 +664,30 @@ def benchmark_curve(args):
     return results
 
 
+def benchmark_peers(args):
+    from edge_sr.peers import compare
+
+    results = compare(args.model, args.scale, args.calibration, args.eval, args.out, patch=args.patch,
+                      patches=args.patches, tile=args.tile, size=args.size, threads=args.threads, runs=args.runs,
+                      warmup=args.warmup, skip=args.skip)  # fmt: skip
+    sets = [Path(folder).name for folder in args.eval]
+    rows = [
+        (r["label"], *(f"{r['psnr'][n]:.2f}" for n in sets), f"{r['ratio_to_fp32']:.3f}", r["not_delegated"])
+        if "psnr" in r else (r["label"], *("-" for _ in sets), "-", r["note"])
+        for r in results
+    ]  # fmt: skip
+    height, width = args.size
+    print(
+        f"{args.model} ×{args.scale}; calibration: {args.patches} LR patches {args.patch}×{args.patch} from "
+        f"{', '.join(args.calibration)}, the same for every tool; PSNR on Y, shave {args.scale}; LiteRT + XNNPACK, "
+        f"{args.threads} threads, {width}×{height} LR, median of the per-round ratios over {args.runs} alternating "
+        f"rounds; {machine_description()}"
+    )
+    headers = ["tool / recipe", *(f"{n} ×{args.scale}" for n in sets), "× fp32 time", "not in XNNPACK"]
+    print(format_table(headers, rows))
+    return results
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m edge_sr.benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -805,6 +827,26 @@ def parse_args(argv):
     curve.add_argument("--resume", action="store_true", help="continue the curve in --out")
     curve.add_argument("--out", required=True, help="folder for the runs, files, curve.json and the SVG plots")
     curve.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
+    from edge_sr.peers import ROWS
+
+    peers = commands.add_parser("peers", help="the tools users pick instead, beside edge_sr's int8 file")
+    peers.add_argument("model", nargs="?", default="zoo:isr-rdn-psnr-small-x2", help="FP model (default: zoo RDN x2)")
+    peers.add_argument("--scale", type=int, default=2)
+    peers.add_argument("--calibration", nargs="+", required=True, metavar="FOLDER", help="calibration image folders")
+    peers.add_argument("--eval", nargs="+", required=True, metavar="FOLDER", help="benchmark folders to score")
+    peers.add_argument("--patches", type=int, default=32, help="calibration LR patches, one batch for all (default 32)")
+    peers.add_argument("--patch", type=int, default=48, help="their size (default 48)")
+    peers.add_argument("--tile", type=int, default=128, help="litert-torch's fixed input tile (default 128)")
+    peers.add_argument("--size", type=parse_size, default=(128, 128), help="LR size timed: N or WxH (default 128)")
+    peers.add_argument("--threads", type=int, default=2)
+    peers.add_argument("--runs", type=int, default=10, help="timed rounds (default 10)")
+    peers.add_argument("--warmup", type=int, default=2, help="untimed rounds first (default 2)")
+    peers.add_argument(
+        "--skip", nargs="+", default=[], choices=[key for key in ROWS if key != "fp32"], metavar="ROW",
+        help=f"rows not to make (lq-a16w8 runs at ~40× fp32 time): {', '.join(k for k in ROWS if k != 'fp32')}",
+    )  # fmt: skip
+    peers.add_argument("--out", required=True, help="folder for the files and edge_sr's calibration run")
+    peers.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
     return parser.parse_args(argv)
 
 
@@ -819,6 +861,7 @@ def main(argv=None):
         "onnx": benchmark_onnx,
         "budget": benchmark_budget,
         "curve": benchmark_curve,
+        "peers": benchmark_peers,
     }
     results = commands[args.command](args)
     if args.json:

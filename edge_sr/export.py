@@ -18,7 +18,7 @@ The sidecar `model.tflite.json` beside `model.tflite` holds:
     method            the quantization method that made the weights (odm, 2dquant, ...); null for float exports
     pixel_range       [0, 255]: the model takes and returns RGB on this scale
     tile              the fixed input size (square), or null when the model takes any H×W
-    io                the input/output tensor type: float32 | uint8 | int8
+    io                the input/output tensor type: float32 | uint8 | int8 (| int16: other tools' files)
     source            what was exported (zoo:NAME, a .keras file)
     parity            only in an int8 file written with --force although it failed its parity check:
                       {"ok": false, "delta_psnr": ΔPSNR against its fake-quant reference, "limit": the allowed |Δ|}
@@ -39,6 +39,7 @@ FLOAT_PRECISIONS = {  # precision → bits of weights and activations
 }
 PRECISIONS = (*FLOAT_PRECISIONS, "int8")
 IO_TYPES = ("float32", "uint8", "int8")
+FILE_IO_TYPES = (*IO_TYPES, "int16")  # what a file may have: edge_sr writes IO_TYPES, other tools also int16
 FIXED_TILE_ARCHS = ("swinir",)  # window partitioning reshapes need static shapes
 _FIELDS = ("format", "version", "arch", "scale", "precision", "bits", "method", "pixel_range", "tile", "io", "source")
 
@@ -84,8 +85,8 @@ def _metadata_problem(metadata):
         return f"scale {metadata['scale']!r} is not a positive integer"
     if metadata["tile"] is not None and not _positive_int(metadata["tile"]):
         return f"tile {metadata['tile']!r} is neither null nor a positive integer"
-    if metadata["io"] not in IO_TYPES:
-        return f"io {metadata['io']!r} is not one of {', '.join(IO_TYPES)}"
+    if metadata["io"] not in FILE_IO_TYPES:
+        return f"io {metadata['io']!r} is not one of {', '.join(FILE_IO_TYPES)}"
     bits = metadata["bits"]
     if not isinstance(bits, dict) or not all(_positive_int(bits.get(key)) for key in ("weights", "activations")):
         return f"bits {bits!r} is not {{'weights': k, 'activations': k}}"
@@ -239,6 +240,18 @@ def default_ptq_tflite(model, images, io="uint8", tile=None):
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = converter.inference_output_type = getattr(tf, io)
     return run_converter(converter)
+
+
+def export_default_ptq(model, images, path, tile=None, source=None):
+    """Export TFLite's own int8 PTQ of FP `model` (see `default_ptq_tflite`, uint8 I/O) to `path` (+ sidecar)."""
+    from models_tf import model_config
+
+    config = model_config(model)
+    content = default_ptq_tflite(model, images, tile=tile)
+    metadata = build_metadata(config, "int8", {"weights": 8, "activations": 8}, "uint8", tile=tile,
+                              method="tflite-default-ptq", source=source)  # fmt: skip
+    write_tflite(path, content, metadata)
+    return metadata
 
 
 def _constant_fake_quant(site):

@@ -1,4 +1,4 @@
-"""Exported SR models in LiteRT: any input size, float/uint8/int8 I/O, XNNPACK on or off, and tiled inference
+"""Exported SR models in LiteRT: any input size, float/uint8/int8/int16 I/O, XNNPACK on or off, and tiled inference
 that blends overlapping tiles without seams, for images of any size in bounded memory.
 
 Only numpy and ai_edge_litert are needed here (no TensorFlow), so upscaling starts fast.
@@ -27,6 +27,8 @@ POINTWISE_OPS = {
 UPSAMPLING_OPS = {"DEPTH_TO_SPACE", "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR"}  # each reads at most ±1 pixel
 MIN_TILE = 16  # LR pixels: in a smaller tile the network sees mostly the tile's edges, not the image
 MIN_IMAGE = 4  # LR pixels a side: a smaller image is mostly border to a network of 3×3 convolutions
+# int16: other tools' 16-bit-activation files (litert-quantizer's a16w8); scale and zero point come from the file.
+IO_DTYPES = (np.float32, np.uint8, np.int8, np.int16)
 MAX_THREADS = 4 * (os.cpu_count() or 1)  # more threads than this only add overhead (and LiteRT crashes at 100000)
 
 
@@ -87,9 +89,9 @@ class TFLiteModel:
                 f"{self.name} returns a {shape_out} tensor, not an RGB image [1, H, W, 3]: not an SR model"
             )
         for tensor in (model_input, model_output):
-            if tensor["dtype"] not in (np.float32, np.uint8, np.int8):
+            if tensor["dtype"] not in IO_DTYPES:
                 raise EdgeSRError(
-                    f"{self.name} has {np.dtype(tensor['dtype']).name} I/O; expected float32, uint8 or int8"
+                    f"{self.name} has {np.dtype(tensor['dtype']).name} I/O; expected float32, uint8, int8 or int16"
                 )
         if min(shape_in[1:3]) > 0 and min(shape_out[1:3]) > 0:
             self._check_scale(shape_in[1:3], shape_out[1:3])

@@ -11,9 +11,10 @@ from conftest import assert_clean_error, run_module
 
 from edge_sr.data import write_image
 from edge_sr.errors import EdgeSRError
+from edge_sr.evaluation import evaluate_dataset
 from edge_sr.export import export_float, run_converter, sidecar_path, tflite_converter
 from edge_sr.runtime import TFLiteModel, tiling, upscale, upscale_tiled
-from edge_sr.upscalers import to_uint8
+from edge_sr.upscalers import KerasUpscaler, TFLiteUpscaler, to_uint8
 from models_tf import build_preset
 
 
@@ -54,6 +55,30 @@ def test_uint8_io_is_quantized_and_dequantized(edsr, tmp_path, photo):
     assert sr.dtype == np.float32 and sr.shape == (80, 96, 3)
     expected = edsr(image[None].astype(np.float32)).numpy()[0]
     assert np.mean(np.abs(sr - expected)) < 4  # int8 activations of a random-weight net: a few levels
+
+
+def test_int16_io_scale_and_zero_point_come_from_the_file(edsr, tmp_path, photo):
+    # TFLite's own 16-bit-activation mode makes the int16-I/O file that litert-quantizer's a16w8 recipe also writes.
+    converter = tflite_converter(edsr)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: (
+        [photo[i : i + 24, i : i + 24][None].astype(np.float32)] for i in range(0, 400, 50)
+    )
+    int16 = tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+    converter.target_spec.supported_ops = [int16, tf.lite.OpsSet.TFLITE_BUILTINS]  # DEPTH_TO_SPACE stays float
+    converter.inference_input_type = converter.inference_output_type = tf.int16
+    path = write_tflite_without_metadata(tmp_path / "a16w8.tflite", converter)
+    model = TFLiteModel(path, scale=2)
+    assert model._input["dtype"] == np.int16 and model._output["dtype"] == np.int16
+    image = photo[300:340, 200:248]
+    expected = edsr(image[None].astype(np.float32)).numpy()[0]
+    assert np.mean(np.abs(model(image) - expected)) < 0.5  # 16-bit activations: well within a level
+    write_image(tmp_path / "set" / "crop.png", photo[200:264, 100:180])
+    scores = [
+        evaluate_dataset(upscaler, tmp_path / "set", 2, show_progress=False)["psnr"]
+        for upscaler in (TFLiteUpscaler(path, 2), KerasUpscaler(edsr, "fp", 2))
+    ]
+    assert abs(scores[0] - scores[1]) < 0.05
 
 
 @pytest.mark.parametrize("height, width", [(1, 1), (7, 5), (30, 64), (65, 130), (97, 33)])

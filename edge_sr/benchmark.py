@@ -669,7 +669,7 @@ def benchmark_peers(args):
 
     results = compare(args.model, args.scale, args.calibration, args.eval, args.out, patch=args.patch,
                       patches=args.patches, tile=args.tile, size=args.size, threads=args.threads, runs=args.runs,
-                      warmup=args.warmup, skip=args.skip)  # fmt: skip
+                      warmup=args.warmup, skip=args.skip, files=args.files)  # fmt: skip
     sets = [Path(folder).name for folder in args.eval]
     rows = [
         (r["label"], *(f"{r['psnr'][n]:.2f}" for n in sets), f"{r['ratio_to_fp32']:.3f}", r["not_delegated"])
@@ -844,6 +844,10 @@ def parse_args(argv):
     peers.add_argument(
         "--skip", nargs="+", default=[], choices=[key for key in ROWS if key != "fp32"], metavar="ROW",
         help=f"rows not to make (lq-a16w8 runs at ~40× fp32 time): {', '.join(k for k in ROWS if k != 'fp32')}",
+    )  # fmt: skip
+    peers.add_argument(
+        "--files", nargs="+", default=[], type=Path, metavar="FILE",
+        help="more .tflite files to score and time beside them, e.g. a trained --placement integer run's int8 file",
     )  # fmt: skip
     peers.add_argument("--out", required=True, help="folder for the files and edge_sr's calibration run")
     peers.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")

@@ -248,9 +248,15 @@ def measure(rows, scale, eval_folders, size, threads, runs, warmup):
 
 
 def compare(model_spec, scale, calibration, eval_folders, out, patch=48, patches=32, tile=128, size=(128, 128),
-            threads=2, runs=10, warmup=2, skip=()):  # fmt: skip
-    """`benchmark peers`: make every row's file, score and time them all; the rows' results (see `measure`)."""
+            threads=2, runs=10, warmup=2, skip=(), files=()):  # fmt: skip
+    """`benchmark peers`: make every row's file, score and time them all; the rows' results (see `measure`).
+    `files`: .tflite files made beforehand (e.g. a trained `--placement integer` run's `convert --int8`), one
+    more row each, scored and timed with the rest."""
     if runs < 1 or warmup < 0:
         raise EdgeSRError("--runs must be at least 1 and --warmup at least 0")
+    missing = [str(path) for path in files if not Path(path).is_file()]
+    if missing:
+        raise EdgeSRError(f"--files: no such file {', '.join(missing)}")
     rows = make_files(model_spec, scale, calibration, eval_folders[0], out, patch, patches, tile, skip)
+    rows += [Row(f"file:{Path(path).name}", f"{Path(path).name} (given)", Path(path)) for path in files]
     return measure(rows, scale, eval_folders, size, threads, runs, warmup)

@@ -81,16 +81,22 @@ def test_litert_torch_files_take_the_fixed_tile(peers_results):
 
 def test_the_cli_prints_the_table_and_writes_json(tmp_path, train_folder, val_folder, capsys):
     from edge_sr.benchmark import main
+    from edge_sr.export import export_float
 
     keras.utils.set_random_seed(0)
-    model = tmp_path / "rdn.keras"
-    save_model(build_preset("isr-rdn", scale=2, **TINY_RDN), model)
+    model, net = tmp_path / "rdn.keras", build_preset("isr-rdn", scale=2, **TINY_RDN)
+    save_model(net, model)
     skip = [key for key in ROWS if key not in ("fp32", "tflite-ptq", "lq-weight-only")]
+    given = tmp_path / "given.tflite"  # a file made beforehand, scored beside the peers (--files)
+    export_float(net, given, "fp16")
     main(["peers", str(model), "--calibration", str(train_folder), "--eval", str(val_folder), "--patches", "4",
-          "--patch", "24", "--size", "32", "--runs", "1", "--warmup", "0", "--skip", *skip, "--out",
-          str(tmp_path / "out"), "--json", str(tmp_path / "peers.json")])  # fmt: skip
+          "--patch", "24", "--size", "32", "--runs", "1", "--warmup", "0", "--skip", *skip, "--files", str(given),
+          "--out", str(tmp_path / "out"), "--json", str(tmp_path / "peers.json")])  # fmt: skip
     printed = capsys.readouterr().out
     assert "TFLite converter PTQ" in printed and "skipped (--skip)" in printed and "× fp32 time" in printed
+    assert "given.tflite (given)" in printed
     rows = {row["key"]: row for row in json.loads((tmp_path / "peers.json").read_text())["results"]}
+    assert rows["file:given.tflite"]["ratio_to_fp32"] > 0
+    assert abs(rows["file:given.tflite"]["psnr"]["val"] - rows["fp32"]["psnr"]["val"]) < 0.1  # fp16 keeps fp32
     assert rows["lq-weight-only"]["note"] == ("" if HAS_QUANTIZER else f"litert-quantizer {NOT_INSTALLED}")
     assert "psnr" in rows["tflite-ptq"] and rows["edge_sr"]["note"] == "skipped (--skip)"

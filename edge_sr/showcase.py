@@ -208,13 +208,9 @@ def _export_checked(run_dir, path, folders):
 
 def _tflite_ptq(model, path, folders, settings, scale):
     """TFLite's own full-integer PTQ, its representative data the LR patches the 2DQuant runs start from."""
-    from edge_sr.export import build_metadata, default_ptq_tflite, write_tflite
-    from models_tf import model_config
+    from edge_sr.export import export_default_ptq
 
-    content = default_ptq_tflite(model, _calibration_patches(folders, settings, scale, 32))
-    metadata = build_metadata(model_config(model), "int8", {"weights": 8, "activations": 8}, "uint8",
-                              method="tflite-default-ptq", source="TFLite converter")  # fmt: skip
-    write_tflite(path, content, metadata)
+    export_default_ptq(model, _calibration_patches(folders, settings, scale, 32), path, source="TFLite converter")
 
 
 def _latency(files, settings, image):

@@ -37,7 +37,7 @@ $(PEERS_STAMP): $(PEERS_REQS)
 	@rm -f $(PEERS_VENV)/.installed-*
 	@touch $@
 
-# The whole pipeline on the zoo RDN (or the bundled EDSR offline): demo_out/report.html. 6-16 minutes on 2 cores.
+# The whole pipeline on the zoo RDN (or the bundled EDSR offline): demo_out/report.html. about 15 minutes on 2 cores with VNNI, longer on AVX2-only CPUs.
 demo: $(STAMP)
 	$(PY) -m edge_sr.demo --out demo_out
 

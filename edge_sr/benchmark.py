@@ -25,7 +25,6 @@ import json
 import multiprocessing
 import os
 import platform
-import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -409,6 +408,7 @@ def benchmark_ptq(args):
     from edge_sr.data import PatchSampler
     from edge_sr.evaluation import evaluate_dataset
     from edge_sr.export import FIXED_TILE_ARCHS, export_default_ptq
+    from edge_sr.rundir import clear_run_dir
     from edge_sr.sources import load_source_model
     from edge_sr.upscalers import KerasUpscaler, TFLiteUpscaler
     from models_tf import model_config
@@ -453,7 +453,7 @@ def benchmark_ptq(args):
         if done.is_file() and json.loads(done.read_text())["calibrate"] == asdict(config.resolved()):
             rows.append(json.loads(done.read_text())["row"])
             continue
-        shutil.rmtree(run_dir, ignore_errors=True)
+        clear_run_dir(run_dir)
         started = time.perf_counter()
         every = max(args.iterations, 1)  # stage-1 methods take no steps
         result = run_calibration(run, run_dir, validate_every=every, checkpoint_every=every)
@@ -489,6 +489,7 @@ def benchmark_onnx(args):
     from edge_sr.data import open_benchmark, write_image
     from edge_sr.export import export_int8
     from edge_sr.metrics import psnr
+    from edge_sr.rundir import clear_run_dir
     from edge_sr.runtime import TFLiteModel, upscale
     from edge_sr.upscalers import to_uint8
     from models_tf import save_model
@@ -522,7 +523,7 @@ def benchmark_onnx(args):
         "data": {"calibration": args.calibration, "val": args.val or args.calibration[0], "calibration_batches": 1},
     }
     run_dir = out / f"w8a8-{args.method}"
-    shutil.rmtree(run_dir, ignore_errors=True)
+    clear_run_dir(run_dir)
     run_calibration(run, run_dir, validate_every=max(args.iterations, 1), checkpoint_every=max(args.iterations, 1))
     edge_sr_path = out / f"edge_sr_{args.method}_int8.tflite"
     export_int8(run_dir, edge_sr_path)

@@ -55,11 +55,11 @@ def calibration_patches(folders, scale, patch, count):
 
 def edge_sr_file(model_spec, scale, calibration, patches, val, out):
     """edge_sr's recipe: DOBI W8A8 per-channel ranges from `patches`, exported by `convert --int8`'s code."""
-    import shutil
     from dataclasses import asdict
 
     from edge_sr.calibration import CalibrationConfig, run_calibration
     from edge_sr.export import export_int8
+    from edge_sr.rundir import clear_run_dir
 
     config = CalibrationConfig(method="dobi", bits=8, per_channel=True, batch_size=len(patches),
                                init_batch_size=len(patches), lr_patch=patches.shape[1])  # fmt: skip
@@ -72,7 +72,7 @@ def edge_sr_file(model_spec, scale, calibration, patches, val, out):
         "data": {"calibration": list(calibration), "val": val, "calibration_batches": 1},
     }
     run_dir = Path(out) / "w8a8-dobi-pc"
-    shutil.rmtree(run_dir, ignore_errors=True)
+    clear_run_dir(run_dir)
     run_calibration(run, run_dir, validate_every=1, checkpoint_every=1, show_progress=False)
     path = Path(out) / "edge_sr_dobi_w8_pc.tflite"
     export_int8(run_dir, path, calibration=[patches])

@@ -46,6 +46,17 @@ def check_run_dir(run_dir, info):
         )
 
 
+def clear_run_dir(run_dir):
+    """Remove an earlier edge_sr run from `run_dir` so that a benchmark can make it again; a folder that holds
+    files but no run.json is the user's, and is refused, not deleted."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return
+    if any(run_dir.iterdir()) and not (run_dir / RUN_FILE).is_file():
+        raise EdgeSRError(f"{run_dir} holds files but no edge_sr run; move them, or choose another --out")
+    shutil.rmtree(run_dir)
+
+
 def _differences(held, info):
     """The settings in which two runs differ, the end (`iterations`) and the schedule aside: a resumed run may
     change them; so may a setting that the run's edge_sr version did not record yet (it resolves to what that

@@ -293,6 +293,22 @@ def test_a_folder_of_other_files_is_not_a_run_dir(tmp_path, tiny_model, train_fo
     assert checksums(folder) == before
 
 
+def test_benchmarks_clear_only_their_own_runs(tmp_path, finished_run):
+    """The benchmarks remake their calibration runs in --out: an earlier run goes, a folder of the user's stays."""
+    from edge_sr.rundir import clear_run_dir
+
+    folder = tmp_path / "w8a8-dobi"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("my notes\n")
+    before = checksums(folder)
+    with pytest.raises(EdgeSRError, match="holds files but no edge_sr run"):
+        clear_run_dir(folder)
+    assert checksums(folder) == before
+    clear_run_dir(finished_run)
+    assert not finished_run.exists()
+    clear_run_dir(tmp_path / "absent")  # nothing to clear
+
+
 def test_resume_tolerates_a_cut_history_line_and_names_a_foreign_one(finished_run):
     history = finished_run / "history.jsonl"
     history.write_text(history.read_text() + '{"step": 2, "lo')  # killed while writing step 2's losses

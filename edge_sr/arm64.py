@@ -345,7 +345,7 @@ def armcheck(
 
     from edge_sr import litert_run
     from edge_sr.benchmark import machine_description
-    from edge_sr.metrics import psnr
+    from edge_sr.data.metrics import psnr
     from edge_sr.runtime import TFLiteModel, _dequantize, _quantize
     from edge_sr.upscalers import to_uint8
 

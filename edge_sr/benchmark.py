@@ -362,7 +362,7 @@ def qat_step_times(fp_model, args, bits):
 
 def benchmark_qat(args):
     from edge_sr.evaluation import evaluate_dataset
-    from edge_sr.sources import load_source_model
+    from edge_sr.models.sources import load_source_model
     from edge_sr.training import compare_variants
     from edge_sr.upscalers import KerasUpscaler
 
@@ -408,8 +408,8 @@ def benchmark_ptq(args):
     from edge_sr.data import PatchSampler
     from edge_sr.evaluation import evaluate_dataset
     from edge_sr.export import FIXED_TILE_ARCHS, export_default_ptq
-    from edge_sr.rundir import clear_run_dir
-    from edge_sr.sources import load_source_model
+    from edge_sr.models.rundir import clear_run_dir
+    from edge_sr.models.sources import load_source_model
     from edge_sr.upscalers import KerasUpscaler, TFLiteUpscaler
     from models_tf import model_config
 
@@ -487,9 +487,9 @@ def benchmark_onnx(args):
     from converters.torch_edsr import EDSR, edsr_from_checkpoint
     from edge_sr.calibration import CalibrationConfig, run_calibration
     from edge_sr.data import open_benchmark, write_image
+    from edge_sr.data.metrics import psnr
     from edge_sr.export import export_int8
-    from edge_sr.metrics import psnr
-    from edge_sr.rundir import clear_run_dir
+    from edge_sr.models.rundir import clear_run_dir
     from edge_sr.runtime import TFLiteModel, upscale
     from edge_sr.upscalers import to_uint8
     from models_tf import save_model

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from edge_sr.calibration import FEATURE_TERMS, METHODS, CalibrationConfig
 from edge_sr.errors import EdgeSRError, run_cli
+from edge_sr.models.rundir import add_schedule_arguments, report_run, resumable_run, schedule
 from edge_sr.quant.placement import PLACEMENT_HELP, PLACEMENTS
 from edge_sr.quant.quantizer import WEIGHT_GRID_HELP, WEIGHT_GRIDS
 from edge_sr.quant.ranges import DOBI_VARIANTS
-from edge_sr.rundir import add_schedule_arguments, report_run, resumable_run, schedule
 
 # How often a new run validates and saves; a resumed run keeps what its run.json recorded unless told otherwise.
 SCHEDULE = {"validate_every": 500, "checkpoint_every": 500}

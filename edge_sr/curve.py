@@ -42,7 +42,7 @@ def int8_point(deployed, path, bits, scale, val, eval_sets):
 
 
 def _training_minutes(run_dir, steps):
-    from edge_sr.rundir import read_history
+    from edge_sr.models.rundir import read_history
 
     return sum(entry["seconds"] for entry in read_history(run_dir) if entry["step"] < steps) / 60.0
 
@@ -110,7 +110,7 @@ def dquant_point(spec, bits, iterations, batch_size):
 def quality_curve(spec, bits_list, placements, steps, dquant_iterations, dquant_batch, train_overrides, resume):
     """Measure every curve of the benchmark (see the module docstring); returns curve.json's content."""
     from edge_sr.evaluation import evaluate_dataset
-    from edge_sr.sources import load_source_model
+    from edge_sr.models.sources import load_source_model
     from edge_sr.upscalers import BicubicUpscaler, KerasUpscaler
 
     out = Path(spec["out"])

@@ -6,8 +6,8 @@ import numpy as np
 
 from edge_sr.data.datasets import open_benchmark
 from edge_sr.data.image_io import write_image
+from edge_sr.data.metrics import psnr, ssim
 from edge_sr.errors import EdgeSRError
-from edge_sr.metrics import psnr, ssim
 from edge_sr.progress import progress
 
 

@@ -391,8 +391,9 @@ def deployed_run(run_dir, calibration=None):
     `convert --int8` exports (see edge_sr.quant.deploy): a `paper`-placement run's model completed, its new 8-bit
     ranges DOBI's over `calibration` (LR batches; default: patches from the run's own training or calibration
     images); an `integer`-placement run's model as it is, every range as learned."""
+    from edge_sr.models.rundir import read_run
+    from edge_sr.models.sources import load_run_model
     from edge_sr.quant.deploy import deploy_model
-    from edge_sr.rundir import load_run_model, read_run
     from models_tf import model_config
 
     run = read_run(run_dir)
@@ -479,7 +480,7 @@ def check_parity(deployed, path, folder, scale):
     import numpy as np
 
     from edge_sr.data.datasets import open_benchmark
-    from edge_sr.metrics import psnr
+    from edge_sr.data.metrics import psnr
     from edge_sr.upscalers import KerasUpscaler, TFLiteUpscaler
 
     exported = TFLiteUpscaler(path, scale)

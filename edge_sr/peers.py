@@ -59,7 +59,7 @@ def edge_sr_file(model_spec, scale, calibration, patches, val, out):
 
     from edge_sr.calibration import CalibrationConfig, run_calibration
     from edge_sr.export import export_int8
-    from edge_sr.rundir import clear_run_dir
+    from edge_sr.models.rundir import clear_run_dir
 
     config = CalibrationConfig(method="dobi", bits=8, per_channel=True, batch_size=len(patches),
                                init_batch_size=len(patches), lr_patch=patches.shape[1])  # fmt: skip
@@ -167,7 +167,7 @@ def litert_torch_files(module, patches, tile, out, keys):
 def make_files(model_spec, scale, calibration, val, out, patch=48, patches=32, tile=128, skip=()):
     """Every row's file from one FP model and one batch of calibration patches: [Row], in ROWS order."""
     from edge_sr.export import export_default_ptq, export_float
-    from edge_sr.sources import load_source_model
+    from edge_sr.models.sources import load_source_model
 
     unknown = sorted(set(skip) - set(ROWS))
     if unknown or "fp32" in skip:

@@ -59,7 +59,7 @@ def resolve_model(requested, log=print):
     """(model source, note): `requested` if given, else the zoo RDN, or the bundled EDSR when npm cannot fetch it."""
     if requested:
         return requested, None
-    from edge_sr.zoo import pull
+    from edge_sr.models.zoo import pull
 
     try:
         pull(DEFAULT_MODEL[4:])
@@ -285,8 +285,8 @@ def run_demo(out_dir, model=None, quick=False, extra_sets=(), log=print):
     """Run every step into `out_dir` and write report.html and results.json there; returns the results."""
     from edge_sr.benchmark import machine_description
     from edge_sr.export import export_float
+    from edge_sr.models.sources import load_source_model
     from edge_sr.report import choose_crops, write_report
-    from edge_sr.sources import load_source_model
     from edge_sr.upscalers import BicubicUpscaler, TFLiteUpscaler
     from models_tf import model_config
 

@@ -11,9 +11,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from edge_sr.errors import EdgeSRError, run_cli
+from edge_sr.models.rundir import add_schedule_arguments, report_run, resumable_run, schedule
 from edge_sr.quant.placement import PLACEMENT_HELP, PLACEMENTS
 from edge_sr.quant.quantizer import WEIGHT_GRID_HELP, WEIGHT_GRIDS
-from edge_sr.rundir import add_schedule_arguments, report_run, resumable_run, schedule
 from edge_sr.training import COSINE_MODES, METHODS, MISMATCH_MODES, TrainConfig
 
 STRATEGIES = ("default", "mirrored", "multiworker")

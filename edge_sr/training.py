@@ -31,6 +31,17 @@ import tensorflow as tf
 import tf_keras as keras
 
 from edge_sr.errors import EdgeSRError
+from edge_sr.models.rundir import (
+    RUN_FILE,
+    append_history,
+    best_psnr,
+    check_run_dir,
+    read_history,
+    remove_unfinished_saves,
+    save_best,
+    write_history,
+    write_run,
+)
 from edge_sr.progress import progress
 from edge_sr.qat import (
     COSINE_MODES,
@@ -43,17 +54,6 @@ from edge_sr.quant.layers import QUANTIZER_SCHEMES, WEIGHT_BOUNDS
 from edge_sr.quant.placement import default_weight_grid, quantize_model
 from edge_sr.quant.quantizer import WEIGHT_GRIDS, check_bits
 from edge_sr.quant.ranges import initialize_ranges, initialize_tfmot_ranges
-from edge_sr.rundir import (
-    RUN_FILE,
-    append_history,
-    best_psnr,
-    check_run_dir,
-    read_history,
-    remove_unfinished_saves,
-    save_best,
-    write_history,
-    write_run,
-)
 
 # What each method sets; for the `uniform` scheme `mismatch` and `clip_correction` can be overridden (the paper's
 # ablations). pams: PAMS's quantizers (no SKT distillation loss); tfmot8: tfmot's default 8-bit QAT.
@@ -400,7 +400,7 @@ def assemble_training(
     comes first; then run.json is written with everything resolved."""
     from edge_sr.data import PatchSampler
     from edge_sr.evaluation import validation_psnr
-    from edge_sr.sources import load_source_model
+    from edge_sr.models.sources import load_source_model
     from models_tf import model_config
 
     check_schedule(validate_every, checkpoint_every)
@@ -467,7 +467,7 @@ def compare_variants(
     Returns one row per run: bits, variant, placement, PSNR per eval set.
     """
     from edge_sr.evaluation import evaluate_dataset
-    from edge_sr.rundir import restore_best
+    from edge_sr.models.rundir import restore_best
     from edge_sr.upscalers import KerasUpscaler
 
     configs = {

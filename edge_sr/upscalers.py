@@ -3,7 +3,7 @@
 bicubic               MATLAB-exact bicubic upsampling (the baseline every SR table starts from)
 zoo:NAME              a pretrained model from `python -m edge_sr.zoo list` (pulled on first use)
 path/to/model.tflite  a model exported by `python -m edge_sr.convert`, run in LiteRT
-anything else         an FP Keras model, as edge_sr.sources.load_source_model reads it (.keras, .pt, .h5, preset)
+anything else         an FP Keras model, as edge_sr.models.sources.load_source_model reads it (.keras, .pt, .h5, preset)
 """
 
 from pathlib import Path
@@ -75,7 +75,7 @@ def load_upscaler(spec, scale):
         return BicubicUpscaler(scale)
     if spec.endswith(".tflite"):
         return TFLiteUpscaler(spec, scale)
-    from edge_sr.sources import load_source_model
+    from edge_sr.models.sources import load_source_model
 
     name = spec if spec.startswith("zoo:") else Path(spec).name
     return KerasUpscaler(load_source_model(spec, scale), name, scale)

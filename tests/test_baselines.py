@@ -10,10 +10,10 @@ import tf_keras as keras
 from edge_sr.errors import EdgeSRError
 from edge_sr.evaluation import evaluate_dataset
 from edge_sr.export import check_parity, export_int8
+from edge_sr.models.rundir import read_history
+from edge_sr.models.sources import load_source_model
 from edge_sr.quant import quantizer_sites
 from edge_sr.quant.quantizer import MaxScaleWeightQuantizer, SymmetricActivationQuantizer, UniformQuantizer
-from edge_sr.rundir import read_history
-from edge_sr.sources import load_source_model
 from edge_sr.training import TrainConfig, run_training
 from edge_sr.upscalers import KerasUpscaler
 

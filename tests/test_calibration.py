@@ -18,11 +18,11 @@ from edge_sr.calibration import (
     feature_terms,
     stage_output_names,
 )
+from edge_sr.models.rundir import read_history
+from edge_sr.models.sources import load_run_model, load_source_model
 from edge_sr.quant import InputQuantizeWrapper, quantize_model, quantized_layer_names, quantizer_sites
 from edge_sr.quant.quantizer import bypass_quantizers
 from edge_sr.quant.ranges import dobi_activation_range, dobi_candidates, dobi_weight_upper, initialize_ranges
-from edge_sr.rundir import load_run_model, read_history
-from edge_sr.sources import load_source_model
 from models_tf import build_preset
 from models_tf.swinir import split_qkv_model
 

@@ -295,7 +295,7 @@ def test_a_folder_of_other_files_is_not_a_run_dir(tmp_path, tiny_model, train_fo
 
 def test_benchmarks_clear_only_their_own_runs(tmp_path, finished_run):
     """The benchmarks remake their calibration runs in --out: an earlier run goes, a folder of the user's stays."""
-    from edge_sr.rundir import clear_run_dir
+    from edge_sr.models.rundir import clear_run_dir
 
     folder = tmp_path / "w8a8-dobi"
     folder.mkdir()

@@ -239,8 +239,9 @@ def test_int8_file_keeps_the_learned_ranges_and_matches_its_reference(
     assert report["delegated"]["CONV_2D"] == len(weights) == 2 * TINY["num_blocks"] + 4  # every conv in XNNPACK
     # The file scores what its Keras fake-quant reference scores.
     from edge_sr.export import deploy_calibration_batches
+    from edge_sr.models.rundir import read_run
+    from edge_sr.models.sources import load_run_model
     from edge_sr.quant.deploy import deploy_model as complete
-    from edge_sr.rundir import load_run_model, read_run
 
     reference, _ = complete(load_run_model(tmp_path / "run"), deploy_calibration_batches(read_run(tmp_path / "run"), 2))
     parity = check_parity(reference, path, val_folder, 2)

@@ -88,8 +88,8 @@ def lr_crops(photos):
 def test_int8_through_onnx2tf_offline_matches_onnxruntime(onnx_file, photos, tmp_path):
     from converters.onnx import OnnxSR
     from edge_sr.data import open_benchmark
+    from edge_sr.data.metrics import psnr
     from edge_sr.evaluation import evaluate_dataset
-    from edge_sr.metrics import psnr
     from edge_sr.runtime import TFLiteModel
     from edge_sr.upscalers import TFLiteUpscaler, to_uint8
 

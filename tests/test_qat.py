@@ -14,9 +14,9 @@ from conftest import REPO, TINY
 
 from edge_sr.data import PatchSampler
 from edge_sr.errors import EdgeSRError
+from edge_sr.models.rundir import read_history
 from edge_sr.qat import ODMCallback, ODMModel, odm_optimizers, range_variables
 from edge_sr.quant import UniformQuantizeConfig, quantize_model, quantize_scope_objects, quantizer_sites
-from edge_sr.rundir import read_history
 from edge_sr.training import TrainConfig, Trainer, fit, prepare_model, quantization_of
 from models_tf import build_preset
 

@@ -20,12 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from edge_sr.errors import EdgeSRError
+from edge_sr.runtime import litert_run
 
 CPUS = ("cortex-a53", "cortex-a76", "max")  # NEON only; + dot product; + i8mm, SVE2, ...
 PYTHON = "3.11"  # Debian 12's python3, and a tag ai-edge-litert publishes aarch64 wheels for
 DEBIAN_PACKAGES = (f"python{PYTHON}-minimal", f"libpython{PYTHON}-stdlib", "libstdc++6")
 WHEELS = ("ai-edge-litert", "numpy")  # at the host's versions
-RUNNER = Path(__file__).with_name("litert_run.py")
+RUNNER = Path(litert_run.__file__)
 COUNTER = Path(__file__).with_name("insn_count.c")
 # The aarch64 HWCAP bits that XNNPACK's kernel choice reads (Linux arch/arm64/include/uapi/asm/hwcap.h).
 FEATURES = (
@@ -212,7 +213,7 @@ def counter_plugin(root):
 
 def run_arm64(path, inputs, cpu, root, count=False):
     """(raw output tensors of each input, hwcap, delegate nodes, instructions) of `path` run by
-    `edge_sr/litert_run.py` in the aarch64 Python under qemu-aarch64 emulating `cpu`, on the input tensors
+    `edge_sr/runtime/litert_run.py` in the aarch64 Python under qemu-aarch64 emulating `cpu`, on the input tensors
     `inputs`. `count`: the guest instructions one more invoke of the last input executes (else None)."""
     with tempfile.TemporaryDirectory(prefix="edge_sr-arm64-") as folder:
         given, taken, counted = (Path(folder, name) for name in ("inputs.npz", "outputs.npz", "instructions"))
@@ -308,7 +309,6 @@ def op_differences(path, values, cpu, root):
     here and under qemu, the ops whose computed inputs are equal on both and whose output is not, as
     [{"op", "tensor", "differ": share of values, "max": the largest difference, "unit": " LSB" for an integer
     tensor}]. (An op after a differing one reads other inputs and is not judged.)"""
-    from edge_sr import litert_run
 
     with tempfile.TemporaryDirectory(prefix="edge_sr-ops-") as folder:
         every = Path(folder, "every.tflite")
@@ -343,11 +343,10 @@ def armcheck(
     """
     from ai_edge_litert.interpreter import Interpreter
 
-    from edge_sr import litert_run
     from edge_sr.benchmark import machine_description
     from edge_sr.data.metrics import psnr
-    from edge_sr.runtime import TFLiteModel, _dequantize, _quantize
-    from edge_sr.upscalers import to_uint8
+    from edge_sr.runtime.litert import TFLiteModel, _dequantize, _quantize
+    from edge_sr.runtime.tiling import to_uint8
 
     cpus = check_cpus(cpus)
     qemu()
@@ -369,8 +368,8 @@ def armcheck(
 
     baseline = None
     if run_dir is not None:
-        from edge_sr.export import deployed_run
-        from edge_sr.upscalers import KerasUpscaler
+        from edge_sr.export.int8 import deployed_run
+        from edge_sr.runtime.upscalers import KerasUpscaler
 
         _, _, deployed = deployed_run(run_dir)
         reference = KerasUpscaler(deployed, "reference", scale)

@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from edge_sr.atomic import atomic_write, write_json
-from edge_sr.benchmarking import keras_throughput, summarize
 from edge_sr.errors import EdgeSRError, run_cli
 from edge_sr.progress import progress
+from edge_sr.runtime.timing import keras_throughput, summarize
 from edge_sr.tables import format_table
 
 
@@ -102,7 +102,8 @@ def _status_mib(field):
 def peak_memory(path, size, threads, xnnpack, tile, scale):
     """Run in a fresh process: (MiB resident before loading the model, peak MiB while loading it and upscaling
     one image of `size`). Linux only (/proc); (None, None) elsewhere."""
-    from edge_sr.runtime import TFLiteModel, upscale
+    from edge_sr.runtime.litert import TFLiteModel
+    from edge_sr.runtime.tiling import upscale
 
     image = _lr_image(size)
     try:
@@ -130,7 +131,8 @@ def time_alternating(calls, runs, warmup):
 
 
 def benchmark_tflite(args):
-    from edge_sr.runtime import TFLiteModel, upscale
+    from edge_sr.runtime.litert import TFLiteModel
+    from edge_sr.runtime.tiling import upscale
 
     if args.runs < 1 or args.warmup < 0:
         raise EdgeSRError("--runs must be at least 1 and --warmup at least 0")
@@ -205,7 +207,8 @@ def conv_stack_files(width, depth, folder):
     Its int8/fp32 time is what the conv kernels alone give on this CPU."""
     import tf_keras as keras
 
-    from edge_sr.export import build_metadata, default_ptq_tflite, float_tflite, write_tflite
+    from edge_sr.export.tflite import default_ptq_tflite, float_tflite
+    from edge_sr.runtime.metadata import build_metadata, write_tflite
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((None, None, 3))
@@ -244,7 +247,8 @@ def benchmark_int8(args):
     import tempfile
     from collections import Counter
 
-    from edge_sr.runtime import TFLiteModel, conv_filters, upscale
+    from edge_sr.runtime.litert import TFLiteModel, conv_filters
+    from edge_sr.runtime.tiling import upscale
 
     if args.runs < 1 or args.warmup < 0:
         raise EdgeSRError("--runs must be at least 1 and --warmup at least 0")
@@ -304,7 +308,7 @@ def benchmark_int8(args):
 
 def print_op_profiles(models, size, threads, runs):
     """Profile every op of each file ({label: path}), print the time per op type side by side; the profiles."""
-    from edge_sr.runtime import op_profile
+    from edge_sr.runtime.litert import op_profile
 
     profiles = {
         name: op_profile(path, size, threads, runs=runs)
@@ -361,10 +365,10 @@ def qat_step_times(fp_model, args, bits):
 
 
 def benchmark_qat(args):
-    from edge_sr.evaluation import evaluate_dataset
     from edge_sr.models.sources import load_source_model
+    from edge_sr.runtime.evaluation import evaluate_dataset
+    from edge_sr.runtime.upscalers import KerasUpscaler
     from edge_sr.training import compare_variants
-    from edge_sr.upscalers import KerasUpscaler
 
     if args.timing_rounds < 1:
         raise EdgeSRError("--timing-rounds must be at least 1")
@@ -406,11 +410,11 @@ def benchmark_ptq(args):
 
     from edge_sr.calibration import CalibrationConfig, run_calibration
     from edge_sr.data import PatchSampler
-    from edge_sr.evaluation import evaluate_dataset
-    from edge_sr.export import FIXED_TILE_ARCHS, export_default_ptq
+    from edge_sr.export.tflite import FIXED_TILE_ARCHS, export_default_ptq
     from edge_sr.models.rundir import clear_run_dir
     from edge_sr.models.sources import load_source_model
-    from edge_sr.upscalers import KerasUpscaler, TFLiteUpscaler
+    from edge_sr.runtime.evaluation import evaluate_dataset
+    from edge_sr.runtime.upscalers import KerasUpscaler, TFLiteUpscaler
     from models_tf import model_config
 
     def scores(upscaler):
@@ -488,10 +492,10 @@ def benchmark_onnx(args):
     from edge_sr.calibration import CalibrationConfig, run_calibration
     from edge_sr.data import open_benchmark, write_image
     from edge_sr.data.metrics import psnr
-    from edge_sr.export import export_int8
+    from edge_sr.export.int8 import export_int8
     from edge_sr.models.rundir import clear_run_dir
-    from edge_sr.runtime import TFLiteModel, upscale
-    from edge_sr.upscalers import to_uint8
+    from edge_sr.runtime.litert import TFLiteModel
+    from edge_sr.runtime.tiling import to_uint8, upscale
     from models_tf import save_model
 
     out = Path(args.out)
@@ -585,11 +589,11 @@ def benchmark_onnx(args):
 def benchmark_budget(args):
     import contextlib
 
-    from edge_sr.evaluation import evaluate_dataset
-    from edge_sr.export import deploy_calibration_batches, deployed_run
+    from edge_sr.export.int8 import deploy_calibration_batches, deployed_run
     from edge_sr.quant.budget import activation_sites, quantizing_only, tensor_errors
     from edge_sr.quant.quantizer import bypass_quantizers
-    from edge_sr.upscalers import KerasUpscaler
+    from edge_sr.runtime.evaluation import evaluate_dataset
+    from edge_sr.runtime.upscalers import KerasUpscaler
 
     run, model, deployed = deployed_run(args.run_dir)  # what convert --int8 exports
     scale = run["scale"]

@@ -195,8 +195,8 @@ def run_calibration(run, run_dir, resume=False, validate_every=500, checkpoint_e
     Returns fit's result and `model`, the quantized model with the best bounds found.
     """
     from edge_sr.data import PatchSampler
-    from edge_sr.evaluation import validation_psnr
     from edge_sr.models.sources import load_source_model
+    from edge_sr.runtime.evaluation import validation_psnr
 
     check_schedule(validate_every, checkpoint_every)
     # runs from before the paper's feature term, the mid-rise weight grid and the qkv split

@@ -27,9 +27,11 @@ COLORS = {("odm", "integer"): "#d62728", ("odm", "paper"): "#1f77b4", ("2dquant"
 
 def int8_point(deployed, path, bits, scale, val, eval_sets):
     """Export `deployed` (the Keras reference of an int8 file) to `path`, check parity on `val`, score the file."""
-    from edge_sr.evaluation import evaluate_dataset
-    from edge_sr.export import build_metadata, check_parity, int8_tflite, write_tflite
-    from edge_sr.upscalers import TFLiteUpscaler
+    from edge_sr.export.parity import check_parity
+    from edge_sr.export.tflite import int8_tflite
+    from edge_sr.runtime.evaluation import evaluate_dataset
+    from edge_sr.runtime.metadata import build_metadata, write_tflite
+    from edge_sr.runtime.upscalers import TFLiteUpscaler
     from models_tf import model_config
 
     config = model_config(deployed)
@@ -49,8 +51,7 @@ def _training_minutes(run_dir, steps):
 
 def odm_curve(spec, bits, placement, steps, points, record, train_overrides):
     """Train one ODM run through `steps`, appending a point to `points` (and calling `record`) at each."""
-    from edge_sr.export import deploy_calibration_batches
-    from edge_sr.quant.deploy import deploy_model
+    from edge_sr.export.int8 import deploy_calibration_batches, deploy_model
     from edge_sr.training import TrainConfig, assemble_training, fit
 
     run_dir = Path(spec["out"]) / f"odm-w{bits}-{placement}"
@@ -109,9 +110,9 @@ def dquant_point(spec, bits, iterations, batch_size):
 
 def quality_curve(spec, bits_list, placements, steps, dquant_iterations, dquant_batch, train_overrides, resume):
     """Measure every curve of the benchmark (see the module docstring); returns curve.json's content."""
-    from edge_sr.evaluation import evaluate_dataset
     from edge_sr.models.sources import load_source_model
-    from edge_sr.upscalers import BicubicUpscaler, KerasUpscaler
+    from edge_sr.runtime.evaluation import evaluate_dataset
+    from edge_sr.runtime.upscalers import BicubicUpscaler, KerasUpscaler
 
     out = Path(spec["out"])
     steps = sorted(set(steps))

@@ -58,7 +58,7 @@ def edge_sr_file(model_spec, scale, calibration, patches, val, out):
     from dataclasses import asdict
 
     from edge_sr.calibration import CalibrationConfig, run_calibration
-    from edge_sr.export import export_int8
+    from edge_sr.export.int8 import export_int8
     from edge_sr.models.rundir import clear_run_dir
 
     config = CalibrationConfig(method="dobi", bits=8, per_channel=True, batch_size=len(patches),
@@ -166,7 +166,7 @@ def litert_torch_files(module, patches, tile, out, keys):
 
 def make_files(model_spec, scale, calibration, val, out, patch=48, patches=32, tile=128, skip=()):
     """Every row's file from one FP model and one batch of calibration patches: [Row], in ROWS order."""
-    from edge_sr.export import export_default_ptq, export_float
+    from edge_sr.export.tflite import export_default_ptq, export_float
     from edge_sr.models.sources import load_source_model
 
     unknown = sorted(set(skip) - set(ROWS))
@@ -212,7 +212,7 @@ def make_files(model_spec, scale, calibration, val, out, patch=48, patches=32, t
 
 def not_delegated(path):
     """The ops of a file that XNNPACK leaves to LiteRT's builtin kernels, as "2× CONCATENATION, ..." or "none"."""
-    from edge_sr.runtime import delegation_report
+    from edge_sr.runtime.litert import delegation_report
 
     builtin = delegation_report(path)["builtin"]
     return ", ".join(f"{count}× {name}" for name, count in sorted(builtin.items())) or "none"
@@ -222,10 +222,11 @@ def measure(rows, scale, eval_folders, size, threads, runs, warmup):
     """Score every made file on `eval_folders` with edge_sr's evaluation (Y, shave = scale) and time them all in
     alternating rounds on one random `size` LR image: [{row fields, psnr, median_s, ratio, not_delegated}]."""
     from edge_sr.benchmark import _lr_image, time_alternating
-    from edge_sr.benchmarking import summarize
-    from edge_sr.evaluation import evaluate_dataset
-    from edge_sr.runtime import TFLiteModel, upscale
-    from edge_sr.upscalers import TFLiteUpscaler
+    from edge_sr.runtime.evaluation import evaluate_dataset
+    from edge_sr.runtime.litert import TFLiteModel
+    from edge_sr.runtime.tiling import upscale
+    from edge_sr.runtime.timing import summarize
+    from edge_sr.runtime.upscalers import TFLiteUpscaler
 
     made = [row for row in rows if row.path is not None]
     results = {row.key: {"key": row.key, "label": row.label, "path": row.path and str(row.path), "note": row.note}

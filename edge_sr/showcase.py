@@ -134,7 +134,7 @@ class Steps:
 def _scores(upscaler, eval_sets, scale, sr_dir):
     """{set: {"psnr", "ssim", "per_image": {name: psnr}}} on every evaluation set; SR images saved under `sr_dir`
     (for the report's crops)."""
-    from edge_sr.evaluation import evaluate_dataset
+    from edge_sr.runtime.evaluation import evaluate_dataset
 
     scores = {}
     for name, folder in eval_sets.items():
@@ -200,7 +200,8 @@ def _export_checked(run_dir, path, folders):
     Not on the two small validation crops: at W4A4 the RDN's file and its float-accumulating reference differ on
     most output values by rounding flips that spread through the dense blocks (docs/integer-export.md), and
     ΔPSNR over so few pixels swings by a few hundredths of a dB either way; the photos hold 12× the pixels."""
-    from edge_sr.export import check_parity, export_int8
+    from edge_sr.export.int8 import export_int8
+    from edge_sr.export.parity import check_parity
 
     metadata, deployed = export_int8(run_dir, path)
     return check_parity(deployed, path, folders["eval"]["photos"], metadata["scale"])
@@ -208,7 +209,7 @@ def _export_checked(run_dir, path, folders):
 
 def _tflite_ptq(model, path, folders, settings, scale):
     """TFLite's own full-integer PTQ, its representative data the LR patches the 2DQuant runs start from."""
-    from edge_sr.export import export_default_ptq
+    from edge_sr.export.tflite import export_default_ptq
 
     export_default_ptq(model, _calibration_patches(folders, settings, scale, 32), path, source="TFLite converter")
 
@@ -216,7 +217,7 @@ def _tflite_ptq(model, path, folders, settings, scale):
 def _latency(files, settings, image):
     """Median / p90 ms of each .tflite file on `image`, timed in alternating rounds; ratios to the first file."""
     from edge_sr.benchmark import time_alternating
-    from edge_sr.runtime import TFLiteModel
+    from edge_sr.runtime.litert import TFLiteModel
 
     models = [TFLiteModel(path, settings.threads) for path in files.values()]
     times = time_alternating([lambda m=m: m(image) for m in models], settings.bench_runs, settings.bench_warmup)
@@ -284,10 +285,10 @@ def demo_checks(results):
 def run_demo(out_dir, model=None, quick=False, extra_sets=(), log=print):
     """Run every step into `out_dir` and write report.html and results.json there; returns the results."""
     from edge_sr.benchmark import machine_description
-    from edge_sr.export import export_float
+    from edge_sr.export.tflite import export_float
     from edge_sr.models.sources import load_source_model
     from edge_sr.report import choose_crops, write_report
-    from edge_sr.upscalers import BicubicUpscaler, TFLiteUpscaler
+    from edge_sr.runtime.upscalers import BicubicUpscaler, TFLiteUpscaler
     from models_tf import model_config
 
     started = time.perf_counter()

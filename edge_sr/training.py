@@ -399,8 +399,8 @@ def assemble_training(
     `resume` its latest checkpoint restored (`checkpoints`: the run's CheckpointManager, for `fit`). Every check
     comes first; then run.json is written with everything resolved."""
     from edge_sr.data import PatchSampler
-    from edge_sr.evaluation import validation_psnr
     from edge_sr.models.sources import load_source_model
+    from edge_sr.runtime.evaluation import validation_psnr
     from models_tf import model_config
 
     check_schedule(validate_every, checkpoint_every)
@@ -466,9 +466,9 @@ def compare_variants(
 
     Returns one row per run: bits, variant, placement, PSNR per eval set.
     """
-    from edge_sr.evaluation import evaluate_dataset
     from edge_sr.models.rundir import restore_best
-    from edge_sr.upscalers import KerasUpscaler
+    from edge_sr.runtime.evaluation import evaluate_dataset
+    from edge_sr.runtime.upscalers import KerasUpscaler
 
     configs = {
         (bits, v, p): variant_config(v, bits, iterations, placement=p, **overrides)

@@ -19,7 +19,8 @@ from edge_sr.atomic import make_folder
 from edge_sr.data import imresize, list_images, read_picture, write_image
 from edge_sr.errors import EdgeSRError, run_cli
 from edge_sr.progress import progress
-from edge_sr.runtime import TFLiteModel, tiling, upscale
+from edge_sr.runtime.litert import TFLiteModel
+from edge_sr.runtime.tiling import tiling, upscale
 
 DEFAULT_TILE = 256  # LR pixels: memory follows the tile, not the photo (idealo RDN ×2, 1920×1080: 0.9 GiB peak)
 

@@ -19,9 +19,9 @@ from PIL import Image, ImageOps
 
 from edge_sr.atomic import atomic_write
 from edge_sr.data import imresize
-from edge_sr.export import build_metadata
-from edge_sr.runtime import _axis_plan, _dequantize, _quantize, upscale_tiled
-from edge_sr.upscalers import to_uint8
+from edge_sr.runtime.litert import _dequantize, _quantize
+from edge_sr.runtime.metadata import build_metadata
+from edge_sr.runtime.tiling import _axis_plan, to_uint8, upscale_tiled
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "android_demo/srcore/src/test/resources/dev/edgesr/core/python_golden.json"

@@ -104,8 +104,8 @@ def test_cli_pull_from_a_local_file(tmp_path, private_cache):
 @pytest.mark.skipif(os.environ.get("EDGE_SR_NETWORK_TESTS") != "1", reason="set EDGE_SR_NETWORK_TESTS=1 (npm fetch)")
 @needs_shared_data
 def test_real_weights_reach_the_published_psnr():
-    from edge_sr.evaluation import evaluate_dataset
-    from edge_sr.upscalers import load_upscaler
+    from edge_sr.runtime.evaluation import evaluate_dataset
+    from edge_sr.runtime.upscalers import load_upscaler
 
     result = evaluate_dataset(load_upscaler(f"zoo:{NAME}", 2), SHARED_DATA / "Set5", 2, show_progress=False)
     assert result["psnr"] == pytest.approx(36.65, abs=0.02)

@@ -96,15 +96,6 @@ def integer_model(model):
     return deployed
 
 
-def deploy_model(model, batches):
-    """`integer_model(model)` with DOBI ranges of the FP flow over `batches` for its new 8-bit quantizers (the
-    learned k-bit ranges stay as they are); returns it and the number of new ranges."""
-    from edge_sr.quant.ranges import initialize_ranges
-
-    deployed = integer_model(model)
-    return deployed, initialize_ranges(deployed, batches, "dobi", completion_only=True)
-
-
 def _quantizes_output(layer, shares_a_range):
     """Whether the completion gives `layer` (of the model being completed) an 8-bit output quantizer."""
     consumers = _consumers(layer)

@@ -9,7 +9,7 @@ import pytest
 from conftest import assert_clean_error, run_module
 from test_int8_export import small_rdn
 
-from edge_sr.arm64 import arm64_root
+from edge_sr.bench.arm64 import arm64_root
 
 SHARED_ROOT = arm64_root()  # at import, before each test gets a private cache: built once for every test run
 needs_qemu = pytest.mark.skipif(
@@ -41,7 +41,7 @@ def test_every_tensor_output_file_computes_what_the_file_does(tmp_path, photo):
     is unchanged by that, and each op's output and computed inputs are found in it."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    from edge_sr.arm64 import _every_tensor_output
+    from edge_sr.bench.arm64 import _every_tensor_output
     from edge_sr.export.int8 import deploy_model
     from edge_sr.export.tflite import int8_tflite
     from edge_sr.quant import quantize_model

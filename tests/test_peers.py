@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tf_keras as keras
 
-from edge_sr.peers import NOT_INSTALLED, ROWS
+from edge_sr.bench.peers import NOT_INSTALLED, ROWS
 from models_tf import build_preset, save_model
 
 TINY_RDN = {"num_blocks": 2, "num_layers": 2, "growth_rate": 8, "num_features": 8}
@@ -32,7 +32,7 @@ def test_the_pytorch_rdn_port_computes_the_keras_model(upscaling):
 
 @pytest.fixture
 def peers_results(tmp_path, train_folder, val_folder):
-    from edge_sr.peers import compare
+    from edge_sr.bench.peers import compare
 
     keras.utils.set_random_seed(0)
     model = tmp_path / "rdn.keras"

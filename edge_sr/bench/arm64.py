@@ -195,7 +195,7 @@ def _sysroot_view(root, cpu, folder):
 
 
 def counter_plugin(root):
-    """The instruction-counting qemu plugin (edge_sr/insn_count.c), compiled into `root` on first use."""
+    """The instruction-counting qemu plugin (edge_sr/bench/insn_count.c), compiled into `root` on first use."""
     import hashlib
 
     source = COUNTER.read_bytes()
@@ -343,7 +343,7 @@ def armcheck(
     """
     from ai_edge_litert.interpreter import Interpreter
 
-    from edge_sr.benchmark import machine_description
+    from edge_sr.bench.common import machine_description
     from edge_sr.data.metrics import psnr
     from edge_sr.runtime.litert import TFLiteModel, _dequantize, _quantize
     from edge_sr.runtime.tiling import to_uint8

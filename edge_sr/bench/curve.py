@@ -18,8 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_sr.atomic import write_json
+from edge_sr.atomic import atomic_write, write_json
+from edge_sr.bench.common import machine_description
 from edge_sr.errors import EdgeSRError
+from edge_sr.tables import format_table
 
 CURVE_FILE = "curve.json"
 COLORS = {("odm", "integer"): "#d62728", ("odm", "paper"): "#1f77b4", ("2dquant", "integer"): "#2ca02c"}
@@ -52,7 +54,8 @@ def _training_minutes(run_dir, steps):
 def odm_curve(spec, bits, placement, steps, points, record, train_overrides):
     """Train one ODM run through `steps`, appending a point to `points` (and calling `record`) at each."""
     from edge_sr.export.int8 import deploy_calibration_batches, deploy_model
-    from edge_sr.training import TrainConfig, assemble_training, fit
+    from edge_sr.methods.loop import fit
+    from edge_sr.methods.training import TrainConfig, assemble_training
 
     run_dir = Path(spec["out"]) / f"odm-w{bits}-{placement}"
     config = TrainConfig(method="odm", bits=bits, placement=placement, iterations=max(steps), **train_overrides)
@@ -90,7 +93,7 @@ def odm_curve(spec, bits, placement, steps, points, record, train_overrides):
 
 def dquant_point(spec, bits, iterations, batch_size):
     """A 2DQuant calibration of the `integer` placement with `iterations` DQC steps, exported and scored."""
-    from edge_sr.calibration import CalibrationConfig, run_calibration
+    from edge_sr.methods.calibration import CalibrationConfig, run_calibration
 
     run_dir = Path(spec["out"]) / f"2dquant-w{bits}-integer"
     config = CalibrationConfig(bits=bits, placement="integer", iterations=iterations, batch_size=batch_size)
@@ -212,3 +215,25 @@ def curve_svg(results, set_name, width=640, height=360):
         f'{height + 16}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>'
         f"{''.join(parts)}</svg>"
     )
+
+
+def benchmark_curve(args):
+    from edge_sr.bench.curve import CURVE_FILE, curve_rows, curve_svg, quality_curve
+
+    spec = {"model": args.model, "scale": args.scale, "train": args.train, "val": args.val, "eval": args.eval,
+            "out": args.out, "checkpoint_every": args.checkpoint_every}  # fmt: skip
+    overrides = {"batch_size": args.batch_size, "hr_patch": args.patch, "learning_rate": args.lr,
+                 "range_init": args.range_init, "clip_correction": False if args.no_wcc else None,
+                 "per_channel": args.per_channel, "target": args.target}  # fmt: skip
+    results = quality_curve(spec, args.bits, args.placements, args.steps, args.dquant_iterations, args.dquant_batch,
+                            overrides, args.resume)  # fmt: skip
+    results["machine"] = machine_description()
+    out = Path(args.out)
+    for name in next(iter(results["references"].values())):
+        svg = curve_svg(results, name)
+        atomic_write(out / f"curve-{name}.svg", lambda tmp, svg=svg: Path(tmp).write_text(svg))
+    headers, rows = curve_rows(results)
+    print(f"{args.model} ×{args.scale}: ODM batch {args.batch_size}, HR patch {args.patch}, lr {args.lr}; train "
+          f"min: the summed step times; {machine_description()}; {out / CURVE_FILE}")  # fmt: skip
+    print(format_table(headers, rows))
+    return results

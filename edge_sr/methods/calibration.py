@@ -27,13 +27,13 @@ import tensorflow as tf
 import tf_keras as keras
 
 from edge_sr.errors import EdgeSRError
+from edge_sr.methods.loop import check_schedule, fit, open_checkpoints
+from edge_sr.methods.qat import range_variables
 from edge_sr.models.rundir import check_run_dir, restore_best, save_best, write_run
-from edge_sr.qat import range_variables
 from edge_sr.quant.placement import default_weight_grid, quantize_model
 from edge_sr.quant.quantizer import WEIGHT_GRIDS, bypass_quantizers, check_bits
 from edge_sr.quant.range_optimizer import LogBoundAdam
 from edge_sr.quant.ranges import DOBI_VARIANTS, initialize_ranges
-from edge_sr.training import check_schedule, fit, open_checkpoints
 from models_tf import model_config
 
 # method -> (stage-1 range initialisation, whether DQC follows)

@@ -252,7 +252,7 @@ def run_onnx2tf(model, precision, calibration, io="uint8"):
 def compare_with_onnxruntime(model, tflite_path, images, threads=2):
     """Run the .tflite file (LiteRT, XNNPACK) and the ONNX model (onnxruntime) on LR images (H×W×3, [0, 255]).
 
-    A fixed-size model runs both ways through the same tiles (edge_sr.runtime.upscale_tiled). Returns {"psnr":
+    A fixed-size model runs both ways through the same tiles (edge_sr.runtime.tiling.upscale_tiled). Returns {"psnr":
     dB of the file's output against onnxruntime's (both clipped to [0, 255], RGB, all pixels), "max_abs": the
     largest difference, "within_1": the share of uint8 output values within one level, "images": N}.
     """

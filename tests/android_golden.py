@@ -2,7 +2,7 @@
 
     .venv/bin/python tests/android_golden.py    # rewrites GOLDEN after a deliberate change in edge_sr
 
-For small fixed inputs it holds what edge_sr computes: `edge_sr.runtime.upscale_tiled` with a stand-in model at
+For small fixed inputs it holds what edge_sr computes: `edge_sr.runtime.tiling.upscale_tiled` with a stand-in model at
 a dynamic, a non-square ×3 and a fixed-tile (reflect-padded) setting, float32 and uint8; the runtime's uint8/int8
 tensor conversions and output rounding; EXIF orientation as `read_picture` applies it; the bicubic alpha upscale
 of `python -m edge_sr.upscale`; and sidecars that `read_metadata` accepts or rejects. tests/test_android_golden.py

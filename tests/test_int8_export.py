@@ -279,7 +279,7 @@ def test_w8a8_file_of_idealo_rdn_runs_every_op_in_xnnpack(tmp_path, photo, val_f
     initialize_ranges(model, [batch], "minmax")
     deployed, _ = deploy_model(model, [batch])
     converted = []  # what the converter wrote, before the no-op clamps come out
-    clean = edge_sr.export.without_noop_minimums
+    clean = edge_sr.export.tflite.without_noop_minimums
     monkeypatch.setattr(edge_sr.export.tflite, "without_noop_minimums", lambda raw: clean(converted.append(raw) or raw))
     metadata = build_metadata(fp.edge_sr_config, "int8", {"weights": 8, "activations": 8}, "uint8")
     write_tflite(tmp_path / "rdn.tflite", int8_tflite(deployed), metadata)

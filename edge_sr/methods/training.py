@@ -1,6 +1,6 @@
 """Quantization-aware training on one loop: ODM (Hong & Lee, ECCV 2024) and the baselines it is measured against.
 
-The train step (`edge_sr.qat.ODMModel`'s, which `model.fit` runs too) computes the reconstruction loss
+The train step (`edge_sr.methods.qat.ODMModel`'s, which `model.fit` runs too) computes the reconstruction loss
 L_R = L1(SR, HR) and ODM's mismatch loss L_M = Σ_sites ‖X − q(X; l, u)‖₂ over the quantized activations (ranges
 held fixed), takes both gradients and combines them for the network weights as
 

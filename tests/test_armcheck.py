@@ -9,7 +9,7 @@ import pytest
 from conftest import assert_clean_error, run_module
 from test_int8_export import small_rdn
 
-from edge_sr.bench.arm64 import arm64_root
+from edge_sr.bench.arm64_root import arm64_root
 
 SHARED_ROOT = arm64_root()  # at import, before each test gets a private cache: built once for every test run
 needs_qemu = pytest.mark.skipif(

@@ -177,7 +177,7 @@ def _constant_fake_quant(site):
 
 
 def int8_tflite(deployed, io="uint8", tile=None):
-    """Full-integer TFLite bytes of a model completed by `edge_sr.quant.deploy.deploy_model`: every quantizer
+    """Full-integer TFLite bytes of a model completed by `edge_sr.export.int8.deploy_model`: every quantizer
     becomes a constant fake quant, so the converter takes each range as it is (no representative dataset)."""
     import tensorflow as tf
 

@@ -252,12 +252,12 @@ def run_onnx2tf(model, precision, calibration, io="uint8"):
 def compare_with_onnxruntime(model, tflite_path, images, threads=2):
     """Run the .tflite file (LiteRT, XNNPACK) and the ONNX model (onnxruntime) on LR images (H×W×3, [0, 255]).
 
-    A fixed-size model runs both ways through the same tiles (edge_sr.runtime.upscale_tiled). Returns {"psnr":
+    A fixed-size model runs both ways through the same tiles (edge_sr.runtime.tiling.upscale_tiled). Returns {"psnr":
     dB of the file's output against onnxruntime's (both clipped to [0, 255], RGB, all pixels), "max_abs": the
     largest difference, "within_1": the share of uint8 output values within one level, "images": N}.
     """
-    from edge_sr.runtime import TFLiteModel, tiling, upscale_tiled
-    from edge_sr.upscalers import to_uint8
+    from edge_sr.runtime.litert import TFLiteModel
+    from edge_sr.runtime.tiling import tiling, to_uint8, upscale_tiled
 
     exported = TFLiteModel(tflite_path, threads=threads)
     tile, overlap = tiling(exported)
@@ -342,7 +342,7 @@ def convert_onnx(path, out, precision, calibration=None, val=None, scale=None, p
     benchmark folder for the comparison with onnxruntime (see `check_images`). For fp32 the file must match
     onnxruntime within FLOAT_MAX_ABS or an error says not to ship it (the file is kept to inspect).
     """
-    from edge_sr.export import FLOAT_PRECISIONS, IO_TYPES, build_metadata, check_tflite_path, write_tflite
+    from edge_sr.runtime.metadata import FLOAT_PRECISIONS, IO_TYPES, build_metadata, check_tflite_path, write_tflite
 
     check_tflite_path(out)
     if io not in IO_TYPES:

@@ -22,8 +22,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from edge_sr.arm64 import CPUS, armcheck, ensure_arm64_root, qemu
 from edge_sr.atomic import write_json
+from edge_sr.bench.arm64 import CPUS, armcheck
+from edge_sr.bench.arm64_root import ensure_arm64_root, qemu
 from edge_sr.errors import EdgeSRError, run_cli
 from edge_sr.tables import format_table
 

@@ -12,12 +12,12 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
-from edge_sr.calibration import FEATURE_TERMS, METHODS, CalibrationConfig
 from edge_sr.errors import EdgeSRError, run_cli
+from edge_sr.methods.calibration import FEATURE_TERMS, METHODS, CalibrationConfig
+from edge_sr.models.rundir import add_schedule_arguments, report_run, resumable_run, schedule
 from edge_sr.quant.placement import PLACEMENT_HELP, PLACEMENTS
 from edge_sr.quant.quantizer import WEIGHT_GRID_HELP, WEIGHT_GRIDS
 from edge_sr.quant.ranges import DOBI_VARIANTS
-from edge_sr.rundir import add_schedule_arguments, report_run, resumable_run, schedule
 
 # How often a new run validates and saves; a resumed run keeps what its run.json recorded unless told otherwise.
 SCHEDULE = {"validate_every": 500, "checkpoint_every": 500}
@@ -103,7 +103,7 @@ def main(argv=None):
     run = resumable_run(run_dir, "calibrate", args.iterations) if args.resume else _new_run(args)
     every = schedule(run, SCHEDULE, validate_every=args.validate_every, checkpoint_every=args.checkpoint_every)
 
-    from edge_sr.calibration import run_calibration
+    from edge_sr.methods.calibration import run_calibration
 
     result = run_calibration(run, run_dir, args.resume, **every)
     return report_run(result, run_dir, "DQC steps")

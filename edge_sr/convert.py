@@ -21,8 +21,9 @@ import argparse
 from pathlib import Path
 
 from edge_sr.errors import EdgeSRError, run_cli
-from edge_sr.export import IO_TYPES, check_tflite_path, export_float, sidecar_path
-from edge_sr.sources import load_source_model
+from edge_sr.export.tflite import export_float
+from edge_sr.models.sources import load_source_model
+from edge_sr.runtime.metadata import IO_TYPES, check_tflite_path, sidecar_path
 
 
 def parse_args(argv):
@@ -31,7 +32,7 @@ def parse_args(argv):
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
-        "model", nargs="?", help="zoo:NAME, a .keras file, official weights or a preset (see edge_sr.sources)"
+        "model", nargs="?", help="zoo:NAME, a .keras file, official weights or a preset (see edge_sr.models.sources)"
     )
     source.add_argument("--onnx", type=Path, help="your own SR model as an ONNX file (NCHW RGB in and out)")
     parser.add_argument("--out", required=True, type=Path, help="the .tflite file to write")
@@ -85,7 +86,7 @@ def convert_onnx_checked(args):
 
 
 def print_delegation(path):
-    from edge_sr.runtime import delegation_report
+    from edge_sr.runtime.litert import delegation_report
 
     report = delegation_report(path)
     for where, label in (("delegated", "XNNPACK runs"), ("builtin", "builtin kernels run")):
@@ -95,8 +96,8 @@ def print_delegation(path):
 
 def export_int8_checked(args):
     """--int8: export gated by the parity check (no file at --out when it fails, unless --force), delegation."""
-    from edge_sr.export import export_int8_checked
-    from edge_sr.rundir import read_run
+    from edge_sr.export.parity import export_int8_checked
+    from edge_sr.models.rundir import read_run
 
     if not Path(args.model, "run.json").is_file():
         raise EdgeSRError(

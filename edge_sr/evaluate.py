@@ -4,9 +4,9 @@ import argparse
 
 from edge_sr.atomic import write_json
 from edge_sr.errors import run_cli
-from edge_sr.evaluation import evaluate_dataset
+from edge_sr.runtime.evaluation import evaluate_dataset
+from edge_sr.runtime.upscalers import load_upscaler
 from edge_sr.tables import format_table
-from edge_sr.upscalers import load_upscaler
 
 
 def parse_args(argv):

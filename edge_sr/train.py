@@ -11,10 +11,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 from edge_sr.errors import EdgeSRError, run_cli
+from edge_sr.methods.training import COSINE_MODES, METHODS, MISMATCH_MODES, TrainConfig
+from edge_sr.models.rundir import add_schedule_arguments, report_run, resumable_run, schedule
 from edge_sr.quant.placement import PLACEMENT_HELP, PLACEMENTS
 from edge_sr.quant.quantizer import WEIGHT_GRID_HELP, WEIGHT_GRIDS
-from edge_sr.rundir import add_schedule_arguments, report_run, resumable_run, schedule
-from edge_sr.training import COSINE_MODES, METHODS, MISMATCH_MODES, TrainConfig
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 
@@ -127,7 +127,7 @@ def main(argv=None):
     run = resumable_run(run_dir, "train", args.iterations) if args.resume else _new_run(args)
     every = schedule(run, SCHEDULE, validate_every=args.validate_every, checkpoint_every=args.checkpoint_every)
 
-    from edge_sr.training import run_training
+    from edge_sr.methods.training import run_training
 
     result = run_training(run, run_dir, args.resume, _strategy(args.strategy), **every)
     return report_run(result, run_dir)

@@ -2,7 +2,7 @@
 
     .venv/bin/python tests/android_golden.py    # rewrites GOLDEN after a deliberate change in edge_sr
 
-For small fixed inputs it holds what edge_sr computes: `edge_sr.runtime.upscale_tiled` with a stand-in model at
+For small fixed inputs it holds what edge_sr computes: `edge_sr.runtime.tiling.upscale_tiled` with a stand-in model at
 a dynamic, a non-square ×3 and a fixed-tile (reflect-padded) setting, float32 and uint8; the runtime's uint8/int8
 tensor conversions and output rounding; EXIF orientation as `read_picture` applies it; the bicubic alpha upscale
 of `python -m edge_sr.upscale`; and sidecars that `read_metadata` accepts or rejects. tests/test_android_golden.py
@@ -19,9 +19,9 @@ from PIL import Image, ImageOps
 
 from edge_sr.atomic import atomic_write
 from edge_sr.data import imresize
-from edge_sr.export import build_metadata
-from edge_sr.runtime import _axis_plan, _dequantize, _quantize, upscale_tiled
-from edge_sr.upscalers import to_uint8
+from edge_sr.runtime.litert import _dequantize, _quantize
+from edge_sr.runtime.metadata import build_metadata
+from edge_sr.runtime.tiling import _axis_plan, to_uint8, upscale_tiled
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "android_demo/srcore/src/test/resources/dev/edgesr/core/python_golden.json"

@@ -6,8 +6,8 @@ import pytest
 from android_golden import GOLDEN, TILINGS, box_nearest, golden, sidecar_cases
 
 from edge_sr.errors import EdgeSRError
-from edge_sr.export import read_metadata, sidecar_path
-from edge_sr.runtime import upscale_tiled
+from edge_sr.runtime.metadata import read_metadata, sidecar_path
+from edge_sr.runtime.tiling import upscale_tiled
 
 
 def test_committed_golden_file_is_current():

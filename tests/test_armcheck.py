@@ -9,7 +9,7 @@ import pytest
 from conftest import assert_clean_error, run_module
 from test_int8_export import small_rdn
 
-from edge_sr.arm64 import arm64_root
+from edge_sr.bench.arm64_root import arm64_root
 
 SHARED_ROOT = arm64_root()  # at import, before each test gets a private cache: built once for every test run
 needs_qemu = pytest.mark.skipif(
@@ -41,12 +41,13 @@ def test_every_tensor_output_file_computes_what_the_file_does(tmp_path, photo):
     is unchanged by that, and each op's output and computed inputs are found in it."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    from edge_sr import litert_run
-    from edge_sr.arm64 import _every_tensor_output
-    from edge_sr.export import build_metadata, int8_tflite, write_tflite
+    from edge_sr.bench.arm64 import _every_tensor_output
+    from edge_sr.export.int8 import deploy_model
+    from edge_sr.export.tflite import int8_tflite
     from edge_sr.quant import quantize_model
-    from edge_sr.quant.deploy import deploy_model
     from edge_sr.quant.ranges import initialize_ranges
+    from edge_sr.runtime import litert_run
+    from edge_sr.runtime.metadata import build_metadata, write_tflite
 
     model = quantize_model(small_rdn(), 8)
     batch = photo[None, 100:132, 100:132].astype(np.float32)

@@ -8,14 +8,15 @@ import tensorflow as tf
 import tf_keras as keras
 
 from edge_sr.errors import EdgeSRError
-from edge_sr.evaluation import evaluate_dataset
-from edge_sr.export import check_parity, export_int8
+from edge_sr.export.int8 import export_int8
+from edge_sr.export.parity import check_parity
+from edge_sr.methods.training import TrainConfig, run_training
+from edge_sr.models.rundir import read_history
+from edge_sr.models.sources import load_source_model
 from edge_sr.quant import quantizer_sites
 from edge_sr.quant.quantizer import MaxScaleWeightQuantizer, SymmetricActivationQuantizer, UniformQuantizer
-from edge_sr.rundir import read_history
-from edge_sr.sources import load_source_model
-from edge_sr.training import TrainConfig, run_training
-from edge_sr.upscalers import KerasUpscaler
+from edge_sr.runtime.evaluation import evaluate_dataset
+from edge_sr.runtime.upscalers import KerasUpscaler
 
 
 def test_pams_activation_quantizer_is_symmetric_on_a_learnable_clip():

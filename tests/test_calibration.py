@@ -11,18 +11,18 @@ import tensorflow as tf
 import tf_keras as keras
 from conftest import TINY, assert_clean_error, run_module
 
-from edge_sr.calibration import (
+from edge_sr.methods.calibration import (
     CalibrationConfig,
     Distiller,
     distillation_loss,
     feature_terms,
     stage_output_names,
 )
+from edge_sr.models.rundir import read_history
+from edge_sr.models.sources import load_run_model, load_source_model
 from edge_sr.quant import InputQuantizeWrapper, quantize_model, quantized_layer_names, quantizer_sites
 from edge_sr.quant.quantizer import bypass_quantizers
 from edge_sr.quant.ranges import dobi_activation_range, dobi_candidates, dobi_weight_upper, initialize_ranges
-from edge_sr.rundir import load_run_model, read_history
-from edge_sr.sources import load_source_model
 from models_tf import build_preset
 from models_tf.swinir import split_qkv_model
 
@@ -332,7 +332,7 @@ def test_dqc_on_the_real_rdn_per_channel_w4_keeps_every_range():
     lr 1e-2 drove through zero within 12 steps. 20 steps of lr 1e-2 (no decay) must leave every range intact."""
     from skimage import data
 
-    from edge_sr.training import collapsed_ranges
+    from edge_sr.methods.training import collapsed_ranges
 
     model = quantize_model(load_source_model("zoo:isr-rdn-psnr-small-x2", 2), 4, per_channel=True)
     photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]

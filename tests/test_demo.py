@@ -9,8 +9,8 @@ import pytest
 from conftest import run_module
 from test_zoo import fake_npm
 
-from edge_sr.report import results_table
-from edge_sr.showcase import FULL, ROWS, Steps, demo_checks
+from edge_sr.demo.report import results_table
+from edge_sr.demo.showcase import FULL, ROWS, Steps, demo_checks
 
 
 class _Report(HTMLParser):

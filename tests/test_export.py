@@ -8,8 +8,10 @@ import tf_keras as keras
 from conftest import assert_clean_error, run_module
 
 from edge_sr.errors import EdgeSRError
-from edge_sr.export import export_float, float_tflite, read_metadata, sidecar_path, write_tflite
-from edge_sr.runtime import TFLiteModel, upscale
+from edge_sr.export.tflite import export_float, float_tflite
+from edge_sr.runtime.litert import TFLiteModel
+from edge_sr.runtime.metadata import read_metadata, sidecar_path, write_tflite
+from edge_sr.runtime.tiling import upscale
 from models_tf import build_preset, save_model
 
 
@@ -157,7 +159,7 @@ def test_xnnpack_equivalents_compute_the_same(scale):
 
 
 def test_float_export_of_idealo_rdn_runs_every_op_in_xnnpack(tmp_path, photo):
-    from edge_sr.runtime import delegation_report
+    from edge_sr.runtime.litert import delegation_report
 
     keras.utils.set_random_seed(0)  # 6 blocks: a 6-input global concatenation; nearest-neighbour upsampling
     rdn = build_preset("isr-rdn", scale=2, num_blocks=6, num_layers=2, growth_rate=8, num_features=8)

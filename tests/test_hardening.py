@@ -295,7 +295,7 @@ def test_a_folder_of_other_files_is_not_a_run_dir(tmp_path, tiny_model, train_fo
 
 def test_benchmarks_clear_only_their_own_runs(tmp_path, finished_run):
     """The benchmarks remake their calibration runs in --out: an earlier run goes, a folder of the user's stays."""
-    from edge_sr.rundir import clear_run_dir
+    from edge_sr.models.rundir import clear_run_dir
 
     folder = tmp_path / "w8a8-dobi"
     folder.mkdir()
@@ -471,7 +471,7 @@ def test_every_refusal_comes_before_run_json_is_written(tmp_path, finished_run, 
 @pytest.fixture(scope="module")
 def tflite(tmp_path_factory):
     """A tiny EDSR ×2 exported to .tflite with its sidecar."""
-    from edge_sr.export import export_float
+    from edge_sr.export.tflite import export_float
     from models_tf import build_preset
 
     path = tmp_path_factory.mktemp("tflite") / "edsr.tflite"
@@ -561,7 +561,7 @@ def test_a_read_only_output_folder_is_reported(tflite, photos, tmp_path):
 def test_a_wrong_scale_is_refused_before_any_image_is_allocated(tflite, photos, tmp_path):
     import shutil
 
-    from edge_sr.export import sidecar_path
+    from edge_sr.runtime.metadata import sidecar_path
 
     shutil.copy(tflite, tmp_path / "big.tflite")
     sidecar = json.loads(sidecar_path(tflite).read_text())
@@ -589,13 +589,13 @@ def test_an_int8_file_that_fails_parity_is_written_only_with_force(
     says so, and loading it warns."""
     from test_int8_export import calibrate
 
-    import edge_sr.export
+    import edge_sr.export.parity
     from edge_sr.convert import main as convert
-    from edge_sr.export import read_metadata
-    from edge_sr.runtime import TFLiteModel
+    from edge_sr.runtime.litert import TFLiteModel
+    from edge_sr.runtime.metadata import read_metadata
 
     calibrate(tmp_path / "run", tiny_model, train_folder, val_folder, 8)
-    monkeypatch.setattr(edge_sr.export, "PARITY_MAX_DPSNR", -1.0)  # every file fails the gate
+    monkeypatch.setattr(edge_sr.export.parity, "PARITY_MAX_DPSNR", -1.0)  # every file fails the gate
     out = tmp_path / "model.tflite"
     out.write_bytes(b"the user's file")
     with pytest.raises(EdgeSRError, match=r"model.tflite was not written; pass --force"):
@@ -639,7 +639,7 @@ def test_fuzzed_files_give_edge_sr_errors_only(tmp_path, photo, tiny_model, tfli
     from converters.idealo import load_idealo
     from converters.pytorch import load_torch_checkpoint
     from edge_sr.data import read_picture, write_image
-    from edge_sr.export import read_metadata, sidecar_path
+    from edge_sr.runtime.metadata import read_metadata, sidecar_path
     from models_tf import load_model
 
     write_image(tmp_path / "photo.png", photo[:48, :48])

@@ -9,12 +9,14 @@ import tf_keras as keras
 from ai_edge_litert.interpreter import Interpreter
 from conftest import TINY, run_module
 
-from edge_sr.export import check_parity, read_metadata
+from edge_sr.export.int8 import deploy_model
+from edge_sr.export.parity import check_parity
 from edge_sr.quant import quantize_model, quantizer_sites
-from edge_sr.quant.deploy import OutputQuantizer, deploy_model
+from edge_sr.quant.deploy import OutputQuantizer
 from edge_sr.quant.quantizer import grid_step, xnnpack_requantize
 from edge_sr.quant.ranges import initialize_ranges
-from edge_sr.runtime import delegation_report
+from edge_sr.runtime.litert import delegation_report
+from edge_sr.runtime.metadata import read_metadata
 from models_tf import build_preset
 
 
@@ -83,7 +85,7 @@ def _run_int8_function(forward, spec, codes, path, variables=None):
     LiteRT on the int8 `codes`; returns (output codes, input (scale, zero point), output (scale, zero point))."""
     import tensorflow as tf
 
-    from edge_sr.export import run_converter
+    from edge_sr.export.tflite import run_converter
 
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
         [tf.function(forward).get_concrete_function(spec)], tf.Module() if variables is None else variables
@@ -161,7 +163,8 @@ def int8_filters(path):
 def test_weights_on_either_grid_export_exactly_and_keep_parity(tmp_path, photo, val_folder, bits, grid):
     """The mid-rise grid's 2^b levels ±(i + ½)·s are stored as odd int8 codes within ±(2^b − 1) with scale s/2;
     the narrow grid's as codes within ±(2^(b−1) − 1) with scale s. Either file matches its reference."""
-    from edge_sr.export import build_metadata, int8_tflite, write_tflite
+    from edge_sr.export.tflite import int8_tflite
+    from edge_sr.runtime.metadata import build_metadata, write_tflite
 
     keras.utils.set_random_seed(0)
     model = quantize_model(build_preset("edsr-baseline", scale=2, **TINY), bits, weight_grid=grid)
@@ -238,9 +241,10 @@ def test_int8_file_keeps_the_learned_ranges_and_matches_its_reference(
     report = delegation_report(path)
     assert report["delegated"]["CONV_2D"] == len(weights) == 2 * TINY["num_blocks"] + 4  # every conv in XNNPACK
     # The file scores what its Keras fake-quant reference scores.
-    from edge_sr.export import deploy_calibration_batches
-    from edge_sr.quant.deploy import deploy_model as complete
-    from edge_sr.rundir import load_run_model, read_run
+    from edge_sr.export.int8 import deploy_calibration_batches
+    from edge_sr.export.int8 import deploy_model as complete
+    from edge_sr.models.rundir import read_run
+    from edge_sr.models.sources import load_run_model
 
     reference, _ = complete(load_run_model(tmp_path / "run"), deploy_calibration_batches(read_run(tmp_path / "run"), 2))
     parity = check_parity(reference, path, val_folder, 2)
@@ -264,8 +268,9 @@ def test_int8_file_keeps_the_learned_ranges_and_matches_its_reference(
 
 
 def test_w8a8_file_of_idealo_rdn_runs_every_op_in_xnnpack(tmp_path, photo, val_folder, monkeypatch):
-    import edge_sr.export
-    from edge_sr.export import build_metadata, int8_tflite, write_tflite
+    import edge_sr.export.tflite
+    from edge_sr.export.tflite import int8_tflite
+    from edge_sr.runtime.metadata import build_metadata, write_tflite
 
     keras.utils.set_random_seed(0)  # 6 blocks: a 6-input global concatenation of requantised block outputs
     fp = build_preset("isr-rdn", scale=2, num_blocks=6, num_layers=2, growth_rate=8, num_features=8)
@@ -274,8 +279,8 @@ def test_w8a8_file_of_idealo_rdn_runs_every_op_in_xnnpack(tmp_path, photo, val_f
     initialize_ranges(model, [batch], "minmax")
     deployed, _ = deploy_model(model, [batch])
     converted = []  # what the converter wrote, before the no-op clamps come out
-    clean = edge_sr.export.without_noop_minimums
-    monkeypatch.setattr(edge_sr.export, "without_noop_minimums", lambda raw: clean(converted.append(raw) or raw))
+    clean = edge_sr.export.tflite.without_noop_minimums
+    monkeypatch.setattr(edge_sr.export.tflite, "without_noop_minimums", lambda raw: clean(converted.append(raw) or raw))
     metadata = build_metadata(fp.edge_sr_config, "int8", {"weights": 8, "activations": 8}, "uint8")
     write_tflite(tmp_path / "rdn.tflite", int8_tflite(deployed), metadata)
     report = delegation_report(tmp_path / "rdn.tflite")

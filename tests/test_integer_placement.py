@@ -9,13 +9,13 @@ import tf_keras as keras
 from ai_edge_litert.interpreter import Interpreter
 from conftest import run_module
 
-from edge_sr.export import read_metadata
-from edge_sr.qat import mismatch_squares, range_variables
+from edge_sr.methods.qat import mismatch_squares, range_variables
+from edge_sr.models.sources import load_run_model
 from edge_sr.quant import quantize_model, quantizer_sites
 from edge_sr.quant.layers import CompletionQuantizer, OutputQuantizer
 from edge_sr.quant.quantizer import grid_step, observe_quantizers
 from edge_sr.quant.ranges import initialize_ranges
-from edge_sr.rundir import load_run_model
+from edge_sr.runtime.metadata import read_metadata
 from models_tf import build_preset
 
 

@@ -5,8 +5,8 @@ import pytest
 from conftest import SHARED_DATA, needs_shared_data, run_module
 from skimage.metrics import structural_similarity
 
+from edge_sr.data.metrics import psnr, rgb_to_y, ssim
 from edge_sr.errors import EdgeSRError
-from edge_sr.metrics import psnr, rgb_to_y, ssim
 
 
 def test_y_of_black_and_white_is_studio_swing():

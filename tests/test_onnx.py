@@ -88,10 +88,11 @@ def lr_crops(photos):
 def test_int8_through_onnx2tf_offline_matches_onnxruntime(onnx_file, photos, tmp_path):
     from converters.onnx import OnnxSR
     from edge_sr.data import open_benchmark
-    from edge_sr.evaluation import evaluate_dataset
-    from edge_sr.metrics import psnr
-    from edge_sr.runtime import TFLiteModel
-    from edge_sr.upscalers import TFLiteUpscaler, to_uint8
+    from edge_sr.data.metrics import psnr
+    from edge_sr.runtime.evaluation import evaluate_dataset
+    from edge_sr.runtime.litert import TFLiteModel
+    from edge_sr.runtime.tiling import to_uint8
+    from edge_sr.runtime.upscalers import TFLiteUpscaler
 
     out = tmp_path / "tiny_int8.tflite"
     # Offline for sure: a download (onnx2tf's sample images) would go to a dead proxy and fail the conversion.
@@ -132,8 +133,8 @@ def test_fixed_size_unit_range_model_becomes_a_pixel_tile_model(onnx_file, photo
     """A [0, 1] model exported at a fixed square size: the file takes [0, 255] pixels in tiles of that size and
     computes what the [0, 255] model computes."""
     from converters.onnx import OnnxSR, convert_onnx, torch_to_onnx
-    from edge_sr.runtime import TFLiteModel, upscale
-    from edge_sr.upscalers import to_uint8
+    from edge_sr.runtime.litert import TFLiteModel
+    from edge_sr.runtime.tiling import to_uint8, upscale
 
     path = torch_to_onnx(tiny_sr_net(unit_pixels=True), tmp_path / "unit.onnx", sample_size=32, dynamic=False)
     metadata, comparison = convert_onnx(path, tmp_path / "unit.tflite", "fp32", val=photos / "val", pixel_range=1)

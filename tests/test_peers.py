@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tf_keras as keras
 
-from edge_sr.peers import NOT_INSTALLED, ROWS
+from edge_sr.bench.peers import NOT_INSTALLED, ROWS
 from models_tf import build_preset, save_model
 
 TINY_RDN = {"num_blocks": 2, "num_layers": 2, "growth_rate": 8, "num_features": 8}
@@ -32,7 +32,7 @@ def test_the_pytorch_rdn_port_computes_the_keras_model(upscaling):
 
 @pytest.fixture
 def peers_results(tmp_path, train_folder, val_folder):
-    from edge_sr.peers import compare
+    from edge_sr.bench.peers import compare
 
     keras.utils.set_random_seed(0)
     model = tmp_path / "rdn.keras"
@@ -58,7 +58,7 @@ def test_every_row_is_scored_and_timed_or_says_why_not(peers_results):
 
 @pytest.mark.skipif(not HAS_QUANTIZER, reason=EXTRA_ABSENT)
 def test_litert_quantizer_files_have_the_recipes_io_and_global_ranges(peers_results):
-    from edge_sr.runtime import TFLiteModel
+    from edge_sr.runtime.litert import TFLiteModel
 
     a16w8 = TFLiteModel(peers_results["lq-a16w8"]["path"], scale=2)
     assert a16w8._input["dtype"] == np.int16 and a16w8._output["dtype"] == np.int16  # the runtime takes int16
@@ -72,7 +72,7 @@ def test_litert_quantizer_files_have_the_recipes_io_and_global_ranges(peers_resu
 
 @pytest.mark.skipif(not HAS_LITERT_TORCH, reason=EXTRA_ABSENT)
 def test_litert_torch_files_take_the_fixed_tile(peers_results):
-    from edge_sr.runtime import TFLiteModel
+    from edge_sr.runtime.litert import TFLiteModel
 
     static, dynamic = (TFLiteModel(peers_results[key]["path"], scale=2) for key in ("lt-static", "lt-dynamic"))
     assert static.input_size == dynamic.input_size == (32, 32)
@@ -81,7 +81,7 @@ def test_litert_torch_files_take_the_fixed_tile(peers_results):
 
 def test_the_cli_prints_the_table_and_writes_json(tmp_path, train_folder, val_folder, capsys):
     from edge_sr.benchmark import main
-    from edge_sr.export import export_float
+    from edge_sr.export.tflite import export_float
 
     keras.utils.set_random_seed(0)
     model, net = tmp_path / "rdn.keras", build_preset("isr-rdn", scale=2, **TINY_RDN)

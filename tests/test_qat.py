@@ -14,10 +14,11 @@ from conftest import REPO, TINY
 
 from edge_sr.data import PatchSampler
 from edge_sr.errors import EdgeSRError
-from edge_sr.qat import ODMCallback, ODMModel, odm_optimizers, range_variables
+from edge_sr.methods.loop import fit
+from edge_sr.methods.qat import ODMCallback, ODMModel, odm_optimizers, range_variables
+from edge_sr.methods.training import TrainConfig, Trainer, prepare_model, quantization_of
+from edge_sr.models.rundir import read_history
 from edge_sr.quant import UniformQuantizeConfig, quantize_model, quantize_scope_objects, quantizer_sites
-from edge_sr.rundir import read_history
-from edge_sr.training import TrainConfig, Trainer, fit, prepare_model, quantization_of
 from models_tf import build_preset
 
 
@@ -121,7 +122,7 @@ def test_model_fit_on_two_mirrored_devices_runs_the_same_step(tmp_path):
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         import tf_keras as keras
-        from edge_sr.qat import ODMCallback, ODMModel, odm_optimizers
+        from edge_sr.methods.qat import ODMCallback, ODMModel, odm_optimizers
         from edge_sr.quant import quantize_model
         from models_tf import build_preset
 

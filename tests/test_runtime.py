@@ -11,10 +11,12 @@ from conftest import assert_clean_error, run_module
 
 from edge_sr.data import write_image
 from edge_sr.errors import EdgeSRError
-from edge_sr.evaluation import evaluate_dataset
-from edge_sr.export import export_float, run_converter, sidecar_path, tflite_converter
-from edge_sr.runtime import TFLiteModel, tiling, upscale, upscale_tiled
-from edge_sr.upscalers import KerasUpscaler, TFLiteUpscaler, to_uint8
+from edge_sr.export.tflite import export_float, run_converter, tflite_converter
+from edge_sr.runtime.evaluation import evaluate_dataset
+from edge_sr.runtime.litert import TFLiteModel
+from edge_sr.runtime.metadata import sidecar_path
+from edge_sr.runtime.tiling import tiling, to_uint8, upscale, upscale_tiled
+from edge_sr.runtime.upscalers import KerasUpscaler, TFLiteUpscaler
 from models_tf import build_preset
 
 
@@ -113,10 +115,11 @@ def test_tiled_equals_whole_within_one_level(edsr_tflite, photo):
 @pytest.fixture(scope="module")
 def int8_rdn(tmp_path_factory, photo):
     """A W8A8 full-integer file of a small random-weight idealo RDN (3 dense blocks of 2 convs)."""
-    from edge_sr.export import build_metadata, int8_tflite, write_tflite
+    from edge_sr.export.int8 import deploy_model
+    from edge_sr.export.tflite import int8_tflite
     from edge_sr.quant import quantize_model
-    from edge_sr.quant.deploy import deploy_model
     from edge_sr.quant.ranges import initialize_ranges
+    from edge_sr.runtime.metadata import build_metadata, write_tflite
 
     keras.utils.set_random_seed(0)
     fp = build_preset("isr-rdn", scale=2, num_blocks=3, num_layers=2, growth_rate=8, num_features=8)
@@ -239,8 +242,9 @@ def test_evaluate_and_benchmark_take_tflite_files(edsr_tflite, tmp_path, photo):
 def test_int8_benchmark_times_the_model_beside_the_conv_stack(edsr, edsr_tflite, tmp_path, photo):
     from ai_edge_litert.interpreter import Interpreter
 
-    from edge_sr.export import build_metadata, default_ptq_tflite, write_tflite
-    from edge_sr.runtime import conv_filters
+    from edge_sr.export.tflite import default_ptq_tflite
+    from edge_sr.runtime.litert import conv_filters
+    from edge_sr.runtime.metadata import build_metadata, write_tflite
     from models_tf import model_config
 
     int8 = tmp_path / "edsr_int8.tflite"

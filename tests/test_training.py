@@ -17,12 +17,13 @@ from conftest import REPO, TINY, assert_clean_error, run_module
 
 from edge_sr.data import PatchSampler
 from edge_sr.errors import EdgeSRError
-from edge_sr.qat import cooperative_weight, gradient_statistics, mismatch_loss, mismatch_squares
+from edge_sr.methods.loop import fit
+from edge_sr.methods.qat import cooperative_weight, gradient_statistics, mismatch_loss, mismatch_squares
+from edge_sr.methods.training import TrainConfig, Trainer, prepare_model, quantization_of
+from edge_sr.models.rundir import read_history
 from edge_sr.quant import UniformQuantizer
 from edge_sr.quant.placement import quantizer_sites
 from edge_sr.quant.quantizer import observe_quantizers
-from edge_sr.rundir import read_history
-from edge_sr.training import TrainConfig, Trainer, fit, prepare_model, quantization_of
 from models_tf import build_preset
 
 

@@ -5,8 +5,9 @@ import pytest
 from conftest import assert_clean_error, run_module
 
 from edge_sr.data import imresize, read_picture, write_image
-from edge_sr.export import export_float
-from edge_sr.runtime import TFLiteModel, upscale
+from edge_sr.export.tflite import export_float
+from edge_sr.runtime.litert import TFLiteModel
+from edge_sr.runtime.tiling import upscale
 from models_tf import build_preset
 
 

@@ -9,8 +9,9 @@ import pytest
 from conftest import SHARED_DATA, needs_shared_data, run_module
 from test_idealo import TINY, assert_same_output, idealo_reference
 
-from edge_sr import zoo
 from edge_sr.errors import EdgeSRError
+from edge_sr.models import zoo
+from edge_sr.zoo import main as zoo_main
 
 pytestmark = pytest.mark.filterwarnings("ignore:You are saving your model as an HDF5 file")
 
@@ -50,7 +51,7 @@ def tiny_package(tmp_path, monkeypatch):
 
 
 def test_list_names_each_model_and_its_cache_state(capsys):
-    zoo.main(["list"])
+    zoo_main(["list"])
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == zoo.zoo_names()
     assert NAME in zoo.zoo_names() and "not cached" in lines[zoo.zoo_names().index(NAME)]
@@ -103,8 +104,8 @@ def test_cli_pull_from_a_local_file(tmp_path, private_cache):
 @pytest.mark.skipif(os.environ.get("EDGE_SR_NETWORK_TESTS") != "1", reason="set EDGE_SR_NETWORK_TESTS=1 (npm fetch)")
 @needs_shared_data
 def test_real_weights_reach_the_published_psnr():
-    from edge_sr.evaluation import evaluate_dataset
-    from edge_sr.upscalers import load_upscaler
+    from edge_sr.runtime.evaluation import evaluate_dataset
+    from edge_sr.runtime.upscalers import load_upscaler
 
     result = evaluate_dataset(load_upscaler(f"zoo:{NAME}", 2), SHARED_DATA / "Set5", 2, show_progress=False)
     assert result["psnr"] == pytest.approx(36.65, abs=0.02)

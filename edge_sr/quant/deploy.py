@@ -22,9 +22,9 @@ placement leaves in float, so that the whole model is an integer graph (what `co
   block's range: one shared range would be wide enough to cost 2 dB).
 
 The completed model is itself a Keras fake-quant model: the reference the exported file must match. For a run of
-the `paper` placement, `deploy_model` completes it at export, the new 8-bit ranges DOBI's (2DQuant's
-least-squared-error bounds) on the FP flow over calibration batches, the k-bit ones as learned; a run of the
-`integer` placement trains or calibrates the completed model itself (`integer_model`).
+the `paper` placement, `deploy_model` (edge_sr/export/int8.py) completes it at export, the new 8-bit ranges DOBI's
+(2DQuant's least-squared-error bounds) on the FP flow over calibration batches, the k-bit ones as learned; a run
+of the `integer` placement trains or calibrates the completed model itself (`integer_model`).
 """
 
 import numpy as np
@@ -94,15 +94,6 @@ def integer_model(model):
     deployed.edge_sr_config = getattr(model, "edge_sr_config", None)
     _link_input_grids(deployed)
     return deployed
-
-
-def deploy_model(model, batches):
-    """`integer_model(model)` with DOBI ranges of the FP flow over `batches` for its new 8-bit quantizers (the
-    learned k-bit ranges stay as they are); returns it and the number of new ranges."""
-    from edge_sr.quant.ranges import initialize_ranges
-
-    deployed = integer_model(model)
-    return deployed, initialize_ranges(deployed, batches, "dobi", completion_only=True)
 
 
 def _quantizes_output(layer, shares_a_range):

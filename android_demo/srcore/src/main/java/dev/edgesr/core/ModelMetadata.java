@@ -6,7 +6,7 @@ import java.util.Map;
 /**
  * The metadata sidecar {@code MODEL.tflite.json} that {@code python -m edge_sr.convert} writes beside each model.
  *
- * <p>The checks are those of {@code edge_sr.export._metadata_problem} (all fields present, format
+ * <p>The checks are those of {@code edge_sr.runtime.metadata._metadata_problem} (all fields present, format
  * "edge_sr.tflite" version 1, a known precision and I/O type, positive integer scale and bits, a null or positive
  * integer tile), plus the type of the free-text fields and the pixel range [0, 255] that the app's conversions
  * assume.

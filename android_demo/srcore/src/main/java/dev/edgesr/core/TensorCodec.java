@@ -3,7 +3,7 @@ package dev.edgesr.core;
 import java.nio.ByteBuffer;
 
 /**
- * Pixels (float32 RGB on the [0, 255] scale) to and from a model's image tensor, as {@code edge_sr.runtime}
+ * Pixels (float32 RGB on the [0, 255] scale) to and from a model's image tensor, as {@code edge_sr.runtime.litert}
  * converts them: integer tensors hold {@code clip(round_half_even(v / scale + zeroPoint))}, and are read back as
  * {@code (q - zeroPoint) * scale}, both computed in float32; a scale of 0 means the raw values. Rounding the
  * model's float output to a pixel is {@link #toUint8}.
@@ -78,7 +78,7 @@ public final class TensorCodec {
         }
     }
 
-    /** A model's float output as a pixel: clipped to [0, 255], rounded half up ({@code edge_sr.upscalers.to_uint8}). */
+    /** A model's float output as a pixel: clipped to [0, 255], rounded half up ({@code edge_sr.runtime.tiling.to_uint8}). */
     public static int toUint8(float value) {
         if (Float.isNaN(value)) {
             return 0;

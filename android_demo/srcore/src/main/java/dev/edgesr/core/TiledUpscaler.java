@@ -3,7 +3,7 @@ package dev.edgesr.core;
 import java.util.Arrays;
 
 /**
- * Super-resolution of an image of any size, tile by tile, in bounded memory: {@code edge_sr.runtime.upscale_tiled}
+ * Super-resolution of an image of any size, tile by tile, in bounded memory: {@code edge_sr.runtime.tiling.upscale_tiled}
  * in Java, with the same tiles, the same reflect padding of fixed-size tiles and the same float32 blending (each
  * SR value is the same sequence of float32 operations as in Python, so the results agree to the bit).
  *

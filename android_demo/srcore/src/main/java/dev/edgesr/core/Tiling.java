@@ -1,7 +1,7 @@
 package dev.edgesr.core;
 
 /**
- * Where tiles go and how they are weighted: the plan of {@code edge_sr.runtime} ({@code tiling},
+ * Where tiles go and how they are weighted: the plan of {@code edge_sr.runtime.tiling} ({@code tiling},
  * {@code _axis_plan}, {@code _fade_in}), reproduced operation for operation in float32 so that Java and Python
  * blend to the same values.
  *
@@ -94,7 +94,7 @@ public final class Tiling {
         }
     }
 
-    /** {@code edge_sr.runtime._axis_plan}. */
+    /** {@code edge_sr.runtime.tiling._axis_plan}. */
     public static Axis axis(int length, int tile, int overlap, int scale) {
         if (length < 1 || tile < 1 || scale < 1) {
             throw new IllegalArgumentException(

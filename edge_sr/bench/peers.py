@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_sr.bench.common import machine_description
 from edge_sr.errors import EdgeSRError
+from edge_sr.tables import format_table
 
 NOT_INSTALLED = "not installed (pip install -r requirements-peers.txt)"
 
@@ -57,9 +59,9 @@ def edge_sr_file(model_spec, scale, calibration, patches, val, out):
     """edge_sr's recipe: DOBI W8A8 per-channel ranges from `patches`, exported by `convert --int8`'s code."""
     from dataclasses import asdict
 
-    from edge_sr.calibration import CalibrationConfig, run_calibration
-    from edge_sr.export import export_int8
-    from edge_sr.rundir import clear_run_dir
+    from edge_sr.export.int8 import export_int8
+    from edge_sr.methods.calibration import CalibrationConfig, run_calibration
+    from edge_sr.models.rundir import clear_run_dir
 
     config = CalibrationConfig(method="dobi", bits=8, per_channel=True, batch_size=len(patches),
                                init_batch_size=len(patches), lr_patch=patches.shape[1])  # fmt: skip
@@ -166,8 +168,8 @@ def litert_torch_files(module, patches, tile, out, keys):
 
 def make_files(model_spec, scale, calibration, val, out, patch=48, patches=32, tile=128, skip=()):
     """Every row's file from one FP model and one batch of calibration patches: [Row], in ROWS order."""
-    from edge_sr.export import export_default_ptq, export_float
-    from edge_sr.sources import load_source_model
+    from edge_sr.export.tflite import export_default_ptq, export_float
+    from edge_sr.models.sources import load_source_model
 
     unknown = sorted(set(skip) - set(ROWS))
     if unknown or "fp32" in skip:
@@ -212,7 +214,7 @@ def make_files(model_spec, scale, calibration, val, out, patch=48, patches=32, t
 
 def not_delegated(path):
     """The ops of a file that XNNPACK leaves to LiteRT's builtin kernels, as "2× CONCATENATION, ..." or "none"."""
-    from edge_sr.runtime import delegation_report
+    from edge_sr.runtime.litert import delegation_report
 
     builtin = delegation_report(path)["builtin"]
     return ", ".join(f"{count}× {name}" for name, count in sorted(builtin.items())) or "none"
@@ -221,11 +223,12 @@ def not_delegated(path):
 def measure(rows, scale, eval_folders, size, threads, runs, warmup):
     """Score every made file on `eval_folders` with edge_sr's evaluation (Y, shave = scale) and time them all in
     alternating rounds on one random `size` LR image: [{row fields, psnr, median_s, ratio, not_delegated}]."""
-    from edge_sr.benchmark import _lr_image, time_alternating
-    from edge_sr.benchmarking import summarize
-    from edge_sr.evaluation import evaluate_dataset
-    from edge_sr.runtime import TFLiteModel, upscale
-    from edge_sr.upscalers import TFLiteUpscaler
+    from edge_sr.bench.common import lr_image, time_alternating
+    from edge_sr.runtime.evaluation import evaluate_dataset
+    from edge_sr.runtime.litert import TFLiteModel
+    from edge_sr.runtime.tiling import upscale
+    from edge_sr.runtime.timing import summarize
+    from edge_sr.runtime.upscalers import TFLiteUpscaler
 
     made = [row for row in rows if row.path is not None]
     results = {row.key: {"key": row.key, "label": row.label, "path": row.path and str(row.path), "note": row.note}
@@ -237,7 +240,7 @@ def measure(rows, scale, eval_folders, size, threads, runs, warmup):
             for folder in eval_folders
         }
         results[row.key]["not_delegated"] = not_delegated(row.path)
-    image = _lr_image(size)
+    image = lr_image(size)
     models = [TFLiteModel(row.path, threads, scale=scale) for row in made]
     calls = [lambda model=model: upscale(model, image) for model in models]
     times = dict(zip((row.key for row in made), time_alternating(calls, runs, warmup), strict=True))
@@ -260,3 +263,27 @@ def compare(model_spec, scale, calibration, eval_folders, out, patch=48, patches
     rows = make_files(model_spec, scale, calibration, eval_folders[0], out, patch, patches, tile, skip)
     rows += [Row(f"file:{Path(path).name}", f"{Path(path).name} (given)", Path(path)) for path in files]
     return measure(rows, scale, eval_folders, size, threads, runs, warmup)
+
+
+def benchmark_peers(args):
+    from edge_sr.bench.peers import compare
+
+    results = compare(args.model, args.scale, args.calibration, args.eval, args.out, patch=args.patch,
+                      patches=args.patches, tile=args.tile, size=args.size, threads=args.threads, runs=args.runs,
+                      warmup=args.warmup, skip=args.skip, files=args.files)  # fmt: skip
+    sets = [Path(folder).name for folder in args.eval]
+    rows = [
+        (r["label"], *(f"{r['psnr'][n]:.2f}" for n in sets), f"{r['ratio_to_fp32']:.3f}", r["not_delegated"])
+        if "psnr" in r else (r["label"], *("-" for _ in sets), "-", r["note"])
+        for r in results
+    ]  # fmt: skip
+    height, width = args.size
+    print(
+        f"{args.model} ×{args.scale}; calibration: {args.patches} LR patches {args.patch}×{args.patch} from "
+        f"{', '.join(args.calibration)}, the same for every tool; PSNR on Y, shave {args.scale}; LiteRT + XNNPACK, "
+        f"{args.threads} threads, {width}×{height} LR, median of the per-round ratios over {args.runs} alternating "
+        f"rounds; {machine_description()}"
+    )
+    headers = ["tool / recipe", *(f"{n} ×{args.scale}" for n in sets), "× fp32 time", "not in XNNPACK"]
+    print(format_table(headers, rows))
+    return results

@@ -1,5 +1,5 @@
-"""Exported SR models in LiteRT: any input size, float/uint8/int8/int16 I/O, XNNPACK on or off, and tiled inference
-that blends overlapping tiles without seams, for images of any size in bounded memory.
+"""Exported SR models in LiteRT: any input size, float/uint8/int8/int16 I/O, XNNPACK on or off; and what a file's
+graph says (receptive field, which ops XNNPACK takes, time per op). Tiles: edge_sr/runtime/tiling.py.
 
 Only numpy and ai_edge_litert are needed here (no TensorFlow), so upscaling starts fast.
 """
@@ -13,10 +13,9 @@ from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from edge_sr import native_logs_silenced
 from edge_sr.errors import EdgeSRError
-from edge_sr.export import parity_warning, read_metadata, sidecar_path
-from edge_sr.upscalers import to_uint8
+from edge_sr.runtime.metadata import parity_warning, read_metadata, sidecar_path
+from edge_sr.runtime.tiling import MIN_TILE
 
-DEFAULT_OVERLAP = 32  # LR pixels shared by neighbouring tiles (at most a quarter of the tile)
 # Ops whose output pixel depends only on the same pixel of their inputs (or, for PAD, on none at all inside the
 # image): they add nothing to a receptive field.
 POINTWISE_OPS = {
@@ -25,8 +24,6 @@ POINTWISE_OPS = {
     "PAD", "PADV2", "MIRROR_PAD",
 }  # fmt: skip
 UPSAMPLING_OPS = {"DEPTH_TO_SPACE", "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR"}  # each reads at most ±1 pixel
-MIN_TILE = 16  # LR pixels: in a smaller tile the network sees mostly the tile's edges, not the image
-MIN_IMAGE = 4  # LR pixels a side: a smaller image is mostly border to a network of 3×3 convolutions
 # int16: other tools' 16-bit-activation files (litert-quantizer's a16w8); scale and zero point come from the file.
 IO_DTYPES = (np.float32, np.uint8, np.int8, np.int16)
 MAX_THREADS = 4 * (os.cpu_count() or 1)  # more threads than this only add overhead (and LiteRT crashes at 100000)
@@ -176,143 +173,6 @@ def _dequantize(values, tensor):
     return (values - zero_point) * scale if scale else values
 
 
-def tiling(model, tile=None, overlap=None):
-    """The (tile as (h, w) or None, overlap) that `upscale` uses: a fixed-tile model's own tile, else `tile` if
-    given (`model` None: a Keras reference run as such a file runs); `overlap` defaults to the model's
-    `seam_overlap` where it has one and the tile is at least twice that, else to DEFAULT_OVERLAP, at most a
-    quarter of the tile."""
-    tile = None if tile is None else _tile_shape(tile)
-    if tile is not None and min(tile) < MIN_TILE and (model is None or model.input_size is None):
-        raise EdgeSRError(f"a tile must be at least {MIN_TILE} pixels a side, not {tile[1]}×{tile[0]}; or 0 for none")
-    if model is not None and model.input_size is not None:
-        if tile is not None and tile != model.input_size:
-            raise EdgeSRError(
-                f"{model.name} was exported for {model.input_size[1]}×{model.input_size[0]} tiles; leave out --tile "
-                f"or pass {model.input_size[0]}"
-            )
-        tile = model.input_size
-    if tile is None:
-        return None, 0
-    seam = None if model is None else model.seam_overlap
-    if overlap is None:
-        fits = seam is not None and seam <= min(tile) // 2
-        overlap = seam if fits else min(DEFAULT_OVERLAP, min(tile) // 4)
-    _check_overlap(tile, overlap)
-    return tile, overlap
-
-
-def upscale(model, image, tile=None, overlap=None):
-    """uint8 SR of an H×W×3 image with a TFLiteModel, whole or tile by tile (see `tiling`)."""
-    tile, overlap = tiling(model, tile, overlap)
-    if min(np.shape(image)[:2]) < MIN_IMAGE:
-        raise EdgeSRError(
-            f"a {np.shape(image)[1]}×{np.shape(image)[0]} image is too small to upscale; super-resolution needs at "
-            f"least {MIN_IMAGE}×{MIN_IMAGE} pixels"
-        )
-    if tile is None:
-        return to_uint8(model(image))
-    fixed = model.input_size is not None
-    seam = model.seam_overlap is not None and overlap >= model.seam_overlap  # else blended, as a float file
-    return upscale_tiled(model, image, model.scale, tile, overlap, fixed=fixed, uint8=True, seam=seam)
-
-
-def upscale_tiled(model_fn, image, scale, tile, overlap, fixed=False, uint8=False, seam=False):
-    """SR of `image` (H×W×3) made from overlapping tiles: float32 in [0, 255], or rounded to uint8 (`uint8`).
-
-    `model_fn` maps an LR tile to its SR (×`scale`). Tiles are `tile` (int or (h, w)) LR pixels, spread evenly so
-    that neighbours share at least `overlap` pixels. Across each shared band a tile's weight is 0 on the outer
-    quarter (where the network sees the tile's edge rather than the image), a linear cross-fade on the middle
-    half and 1 on the inner quarter: a network that looks less than overlap/4 pixels around each pixel gives the
-    whole-image result, and a wider one blends without seams. That suits float models, whose outputs move by a
-    fraction of a level where the tile's edge is within reach. An integer model rounds at every layer, so there
-    the same small change flips codes that the following layers carry on, several levels deep: with `seam` each
-    tile's result is taken up to the middle of the shared band (weights 0 then 1), and a network that looks at
-    most overlap/2 pixels around each pixel gives the whole-image result bit for bit. The weights are separable
-    and the tiles form a grid, so the normaliser is an outer product of two 1-D sums, and rows are finished one
-    row of tiles at a time: besides the result, memory holds one tile and one row of tiles.
-
-    `fixed`: the model takes exactly tile-sized input, so a tile cut from a smaller image is reflect-padded and
-    its SR cropped; otherwise such a tile is just the whole (smaller) extent.
-    """
-    image = np.asarray(image)
-    tile = _tile_shape(tile)
-    _check_overlap(tile, overlap)
-    height, width = image.shape[:2]
-    out = np.empty((scale * height, scale * width, 3), np.uint8 if uint8 else np.float32)
-    for first_row, strip in _blended_strips(model_fn, image, scale, tile, overlap, fixed, seam):
-        out[first_row : first_row + len(strip)] = to_uint8(strip) if uint8 else strip
-    return out
-
-
-def _blended_strips(model_fn, image, scale, tile, overlap, fixed, seam):
-    """(first SR row, finished rows) from top to bottom: a row is finished once no later tile covers it."""
-    (height, width), (tile_h, tile_w) = image.shape[:2], tile
-    rows, row_norm = _axis_plan(height, tile_h, overlap, scale, seam)
-    cols, col_norm = _axis_plan(width, tile_w, overlap, scale, seam)
-    done = 0  # SR rows above this one have been yielded
-    pending = np.zeros((0, scale * width, 3), np.float32)  # weighted sums of the rows from `done` down
-    for top, tile_rows, row_weight in rows:
-        start, stop = scale * top, scale * (top + tile_rows)
-        if start > done:
-            finished = pending[: start - done] / row_norm[done:start, None, None] / col_norm[None, :, None]
-            yield done, finished
-            pending, done = pending[start - done :], start
-        pending = np.concatenate([pending, np.zeros((stop - done - len(pending), scale * width, 3), np.float32)])
-        for left, tile_cols, col_weight in cols:
-            piece = image[top : top + tile_rows, left : left + tile_cols]
-            if fixed and piece.shape[:2] != tile:
-                piece = np.pad(piece, ((0, tile_h - tile_rows), (0, tile_w - tile_cols), (0, 0)), mode="reflect")
-            sr = model_fn(piece)[: scale * tile_rows, : scale * tile_cols]
-            window = row_weight[:, None, None] * col_weight[None, :, None]
-            pending[:, scale * left : scale * (left + tile_cols)] += sr * window
-    yield done, pending / row_norm[done:, None, None] / col_norm[None, :, None]
-
-
-def _tile_shape(tile):
-    tile = (tile, tile) if np.isscalar(tile) else tuple(tile)
-    if min(tile) < 1:
-        raise EdgeSRError(f"tiles must be at least 1 pixel, not {tile[1]}×{tile[0]}")
-    return tuple(int(n) for n in tile)
-
-
-def _check_overlap(tile, overlap):
-    if not 0 <= overlap <= min(tile) // 2:
-        raise EdgeSRError(f"tiles of {tile[1]}×{tile[0]} need an overlap from 0 to half the tile, not {overlap}")
-
-
-def _axis_plan(length, tile, overlap, scale, seam=False):
-    """Tiles along one axis as (start, size, SR weights), and the SR weights' sum over tiles. Neighbours share at
-    least `overlap` pixels (rounding the even spread only widens the band)."""
-    if length <= tile:
-        starts = [0]
-    else:
-        count = -(-(length - overlap) // (tile - overlap))
-        starts = [round(i * (length - tile) / (count - 1)) for i in range(count)]
-    size = min(tile, length)
-    plan, norm = [], np.zeros(scale * length, np.float32)
-    for i, start in enumerate(starts):
-        weight = np.ones(scale * size, np.float32)
-        if i > 0:  # the band shared with the previous tile
-            band = scale * (starts[i - 1] + size - start)
-            weight[:band] *= _fade_in(band, seam)
-        if i + 1 < len(starts):  # the band shared with the next tile
-            band = scale * (start + size - starts[i + 1])
-            weight[scale * size - band :] *= _fade_in(band, seam)[::-1]
-        plan.append((start, size, weight))
-        norm[scale * start : scale * (start + size)] += weight
-    return plan, norm
-
-
-def _fade_in(band, seam=False):
-    """Weights across a shared band, from the tile's edge inwards: 0 for a quarter, a linear ramp, then 1; with
-    `seam`, 0 for the outer half and 1 for the inner one."""
-    if seam:
-        return np.concatenate([np.zeros(band // 2), np.ones(band - band // 2)]).astype(np.float32)
-    margin = band // 4
-    ramp = band - 2 * margin
-    return np.concatenate([np.zeros(margin), (np.arange(ramp) + 0.5) / ramp, np.ones(margin)]).astype(np.float32)
-
-
 def receptive_radius(path):
     """(radius, integer) of a .tflite SR file: how many LR pixels around a pixel its output there can depend on,
     at most, and whether its convolutions compute in integers.
@@ -390,7 +250,7 @@ def op_profile(path, size, threads=2, xnnpack=True, runs=5, warmup=1):
         read_model_from_bytearray,
     )
 
-    from edge_sr.benchmarking import time_calls
+    from edge_sr.runtime.timing import time_calls
 
     model = read_model_from_bytearray(bytearray(Path(path).read_bytes()))
     if len(model.subgraphs) != 1:

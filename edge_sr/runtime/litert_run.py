@@ -8,7 +8,8 @@ alone, and imports it on the host: one piece of code for both sides, so the CPU 
 INPUTS.npz holds arrays `0`, `1`, ... in the model's input type ([H, W, 3] each); OUTPUTS.npz gets the raw output
 tensors of each as `0/0`, `0/1`, ... (input/output), plus `hwcap` (the CPU features the kernel announces: XNNPACK's
 kernel choice reads them) and `delegated` (ops XNNPACK took: DELEGATE nodes in the executed plan). With `count`,
-the last input is run once more between the markers of the instruction-counting qemu plugin (edge_sr/insn_count.c).
+the last input is run once more between the markers of the instruction-counting qemu plugin
+(edge_sr/bench/insn_count.c).
 """
 
 import os

@@ -3,7 +3,7 @@
 bicubic               MATLAB-exact bicubic upsampling (the baseline every SR table starts from)
 zoo:NAME              a pretrained model from `python -m edge_sr.zoo list` (pulled on first use)
 path/to/model.tflite  a model exported by `python -m edge_sr.convert`, run in LiteRT
-anything else         an FP Keras model, as edge_sr.sources.load_source_model reads it (.keras, .pt, .h5, preset)
+anything else         an FP Keras model, as edge_sr.models.sources.load_source_model reads it (.keras, .pt, .h5, preset)
 """
 
 from pathlib import Path
@@ -12,6 +12,7 @@ import numpy as np
 
 from edge_sr.data.imresize import imresize
 from edge_sr.errors import EdgeSRError
+from edge_sr.runtime.tiling import to_uint8
 
 
 class BicubicUpscaler:
@@ -20,11 +21,6 @@ class BicubicUpscaler:
 
     def __call__(self, lr):
         return imresize(np.asarray(lr, dtype=np.uint8), scale=self.scale)
-
-
-def to_uint8(image):
-    """Model output in [0, 255] → uint8 (clipped, rounded half up): what a user's file would hold."""
-    return np.clip(np.floor(np.asarray(image, dtype=np.float32) + 0.5), 0, 255).astype(np.uint8)
 
 
 class KerasUpscaler:
@@ -49,7 +45,7 @@ class KerasUpscaler:
     def __call__(self, lr):
         if self.tile is None:
             return self._whole(lr)
-        from edge_sr.runtime import tiling, upscale_tiled
+        from edge_sr.runtime.tiling import tiling, upscale_tiled
 
         tile, overlap = tiling(None, self.tile)
         return upscale_tiled(self._whole, lr, self.scale, tile, overlap, fixed=True, uint8=True)
@@ -59,12 +55,12 @@ class TFLiteUpscaler:
     """An exported .tflite model run in LiteRT (XNNPACK); fixed-tile models (SwinIR) run tile by tile."""
 
     def __init__(self, path, scale):
-        from edge_sr.runtime import TFLiteModel
+        from edge_sr.runtime.litert import TFLiteModel
 
         self.model, self.name, self.scale = TFLiteModel(path, scale=scale), Path(path).name, scale
 
     def __call__(self, lr):
-        from edge_sr.runtime import upscale
+        from edge_sr.runtime.tiling import upscale
 
         return upscale(self.model, lr)
 
@@ -75,7 +71,7 @@ def load_upscaler(spec, scale):
         return BicubicUpscaler(scale)
     if spec.endswith(".tflite"):
         return TFLiteUpscaler(spec, scale)
-    from edge_sr.sources import load_source_model
+    from edge_sr.models.sources import load_source_model
 
     name = spec if spec.startswith("zoo:") else Path(spec).name
     return KerasUpscaler(load_source_model(spec, scale), name, scale)

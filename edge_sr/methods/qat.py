@@ -2,7 +2,7 @@
 
 `ODMModel` wraps a quantized model (`edge_sr.quant.quantize_model`, or tfmot's `quantize_apply` with
 `UniformQuantizeConfig`) and owns ODM's train step: L_R = L1(SR, HR) and the mismatch loss L_M over the quantized
-activations, combined for the network weights as λ_R·∇L_R + λ_M·sim·∇L_M (see `edge_sr.training`'s docstring for
+activations, combined for the network weights as λ_R·∇L_R + λ_M·sim·∇L_M (see `edge_sr.methods.training`'s docstring for
 the modes and `similarity_every`), the quantizer ranges and WCC's gamma each on their own `LogBoundAdam`.
 `python -m edge_sr.train` runs this same step (`Trainer` holds an `ODMModel`). `ODMCallback` does what belongs in a
 callback: the percentile range start, the paper's Fig. 2 statistics in `logs`, and the collapsed-range guard.
@@ -193,7 +193,7 @@ class ODMModel(keras.Model):
             if variables and given is None:
                 raise EdgeSRError(
                     f"the model has quantizer variables for a {name}: pass one to compile, e.g. "
-                    "model.compile(**edge_sr.qat.odm_optimizers(learning_rate))"
+                    "model.compile(**edge_sr.methods.qat.odm_optimizers(learning_rate))"
                 )
         super().compile(optimizer=optimizer, **kwargs)
         self.range_optimizer, self.gamma_optimizer = range_optimizer, gamma_optimizer
@@ -269,7 +269,7 @@ class ODMModel(keras.Model):
         return {k: strategy.experimental_local_results(v)[0] for k, v in per_replica.items()}
 
     def train_step(self, data):
-        raise EdgeSRError("ODMModel trains through fit() (or edge_sr.training.Trainer), one step per call")
+        raise EdgeSRError("ODMModel trains through fit() (or edge_sr.methods.training.Trainer), one step per call")
 
     def make_train_function(self, force=False):
         """fit's step: the refreshing or the in-between step, chosen by the step counter before each call (two

@@ -6,8 +6,8 @@ import numpy as np
 
 from edge_sr.data.datasets import open_benchmark
 from edge_sr.data.image_io import write_image
+from edge_sr.data.metrics import psnr, ssim
 from edge_sr.errors import EdgeSRError
-from edge_sr.metrics import psnr, ssim
 from edge_sr.progress import progress
 
 
@@ -44,7 +44,7 @@ def evaluate_dataset(upscaler, folder, scale, y_channel=True, save_dir=None, sho
 def validation_psnr(folder, scale):
     """`validate(model) -> mean PSNR on folder`: how train and calibrate pick their best weights. The folder is
     opened here, so a missing or empty one is refused before a run starts, not at its first validation."""
-    from edge_sr.upscalers import KerasUpscaler
+    from edge_sr.runtime.upscalers import KerasUpscaler
 
     open_benchmark(folder, scale)
 

@@ -1,6 +1,6 @@
 """Quantization-aware training on one loop: ODM (Hong & Lee, ECCV 2024) and the baselines it is measured against.
 
-The train step (`edge_sr.qat.ODMModel`'s, which `model.fit` runs too) computes the reconstruction loss
+The train step (`edge_sr.methods.qat.ODMModel`'s, which `model.fit` runs too) computes the reconstruction loss
 L_R = L1(SR, HR) and ODM's mismatch loss L_M = Σ_sites ‖X − q(X; l, u)‖₂ over the quantized activations (ranges
 held fixed), takes both gradients and combines them for the network weights as
 
@@ -21,39 +21,22 @@ steps' range gradients also receive the share of λ_M·sim·∇L_M that reaches 
 (small: λ_M is 1e-5, 1e-6 for RDN). `similarity_every=1` is exactly the paper's step.
 """
 
-import math
-import signal
-import time
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 
 import tensorflow as tf
 import tf_keras as keras
 
 from edge_sr.errors import EdgeSRError
-from edge_sr.progress import progress
-from edge_sr.qat import (
-    COSINE_MODES,
-    MISMATCH_MODES,
-    ODMModel,
-    collapsed_ranges,
-    odm_optimizers,
+from edge_sr.methods.loop import check_schedule, fit, open_checkpoints
+from edge_sr.methods.qat import COSINE_MODES, MISMATCH_MODES, ODMModel, odm_optimizers
+from edge_sr.models.rundir import (
+    check_run_dir,
+    write_run,
 )
 from edge_sr.quant.layers import QUANTIZER_SCHEMES, WEIGHT_BOUNDS
 from edge_sr.quant.placement import default_weight_grid, quantize_model
 from edge_sr.quant.quantizer import WEIGHT_GRIDS, check_bits
 from edge_sr.quant.ranges import initialize_ranges, initialize_tfmot_ranges
-from edge_sr.rundir import (
-    RUN_FILE,
-    append_history,
-    best_psnr,
-    check_run_dir,
-    read_history,
-    remove_unfinished_saves,
-    save_best,
-    write_history,
-    write_run,
-)
 
 # What each method sets; for the `uniform` scheme `mismatch` and `clip_correction` can be overridden (the paper's
 # ablations). pams: PAMS's quantizers (no SKT distillation loss); tfmot8: tfmot's default 8-bit QAT.
@@ -243,138 +226,6 @@ class Trainer:
         return {k: float(v) for k, v in self._step_fn(lr, hr, self.odm_model.refreshes_now()).items()}
 
 
-def _stop_broken_run(model, what, run_dir):
-    collapsed = collapsed_ranges(model)
-    where = f"collapsed quantizer range(s): {', '.join(collapsed)}" if collapsed else "no range collapsed"
-    raise EdgeSRError(
-        f"{what} ({where}); the last good checkpoint in {run_dir / 'checkpoints'} is kept: resume with a lower --lr"
-    )
-
-
-class _StopRequest:
-    """SIGINT/SIGTERM ask the loop to stop after the current step (and save), instead of killing it; `signal` is
-    the first one that arrived."""
-
-    def __init__(self):
-        self.signal = None
-
-    @property
-    def requested(self):
-        return self.signal is not None
-
-    def __enter__(self):
-        self._previous = {sig: signal.signal(sig, self._request) for sig in (signal.SIGINT, signal.SIGTERM)}
-        return self
-
-    def _request(self, signum, frame):
-        self.signal = self.signal or signum
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
-def check_schedule(validate_every, checkpoint_every):
-    for name, every in (("--validate-every", validate_every), ("--checkpoint-every", checkpoint_every)):
-        if every < 1:
-            raise EdgeSRError(f"{name} must be at least 1 step, not {every}")
-
-
-def open_checkpoints(trainer, run_dir, resume):
-    """The run's CheckpointManager, the latest checkpoint restored into `trainer` when resuming. Every refusal
-    (nothing to resume, a checkpoint that does not fit the model, a new run over one that has checkpoints) is
-    raised here, and nothing in `run_dir` is written: call it before run.json is."""
-    run_dir = Path(run_dir)
-    manager = tf.train.CheckpointManager(trainer.checkpoint(), str(run_dir / "checkpoints"), max_to_keep=2)
-    if resume:
-        if manager.latest_checkpoint is None:
-            raise EdgeSRError(f"nothing to resume in {run_dir}: it has no checkpoint")
-        read_history(run_dir)  # before the restore: a refused restore warns of it at exit
-        restored = manager.checkpoint.restore(manager.latest_checkpoint)
-        try:
-            restored.assert_existing_objects_matched()
-        except AssertionError:
-            restored.expect_partial()  # no "unrestored values" warnings after the error line
-            raise EdgeSRError(
-                f"the checkpoint in {run_dir} does not fit the model its {RUN_FILE} describes; start a new run in "
-                "another --run-dir"
-            ) from None
-    elif manager.latest_checkpoint is not None:
-        raise EdgeSRError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-dir")
-    return manager
-
-
-def fit(
-    trainer,
-    sampler,
-    run_dir,
-    validate,
-    validate_every=1000,
-    checkpoint_every=1000,
-    resume=False,
-    show_progress=True,
-    checkpoints=None,
-):
-    """Train `trainer` for its config's iterations, writing the run directory; returns the final status.
-
-    `validate(model) -> PSNR` picks the best weights. Checkpoints are written every `checkpoint_every` steps, at
-    the end and when SIGINT/SIGTERM arrives (then status is "interrupted" and `signal` says which); `resume`
-    continues from the latest (`checkpoints`: `open_checkpoints`' manager, if the caller opened it already), and
-    first removes what an interrupted save left behind. A non-finite loss, or a quantizer range that is no longer
-    a finite interval when the run validates or saves, stops the run with an error naming the ranges that
-    collapsed; the last good checkpoint stays the latest.
-    """
-    config, run_dir = trainer.config, Path(run_dir)
-    check_schedule(validate_every, checkpoint_every)
-    manager = open_checkpoints(trainer, run_dir, resume) if checkpoints is None else checkpoints
-    if resume:
-        write_history(run_dir, [e for e in read_history(run_dir) if e["step"] < trainer.current_step])
-        remove_unfinished_saves(run_dir)
-    start = trainer.current_step
-    best = best_psnr(run_dir)  # -inf in a new run, unless its caller validated the starting point
-    writer = tf.summary.create_file_writer(str(run_dir / "logs"))
-    dataset = trainer.strategy.experimental_distribute_dataset(
-        sampler.dataset(start_step=start, steps=max(config.iterations - start, 0))
-    )
-    bar = progress(
-        total=config.iterations, initial=start, enabled=show_progress, desc=f"{config.method} W{config.bits}"
-    )
-    status, stopped_by = "finished", None
-    with _StopRequest() as stop, writer.as_default(), bar:
-        for lr, hr in dataset:
-            step = trainer.current_step
-            started = time.perf_counter()
-            metrics = trainer.train_step(lr, hr)
-            metrics["seconds"] = time.perf_counter() - started
-            if not math.isfinite(metrics["loss"]):
-                _stop_broken_run(trainer.model, f"the loss became {metrics['loss']} at step {step}", run_dir)
-            append_history(run_dir, {"step": step, **metrics})
-            for name, value in metrics.items():
-                tf.summary.scalar(f"train/{name}", value, step=step)
-            bar.update(1)
-            done = step + 1
-            validating = done % validate_every == 0 or done == config.iterations
-            checkpointing = done % checkpoint_every == 0 or done == config.iterations or stop.requested
-            # A clamp can swallow a NaN range without a NaN loss: never validate or save a model with one.
-            if (validating or checkpointing) and collapsed_ranges(trainer.model):
-                _stop_broken_run(trainer.model, f"quantizer ranges collapsed by step {done}", run_dir)
-            if validating:
-                psnr = validate(trainer.model)
-                tf.summary.scalar("validation/psnr", psnr, step=done)
-                if psnr > best:
-                    best = psnr
-                    save_best(run_dir, trainer.model, done, psnr)
-                bar.set_postfix(loss=f"{metrics['loss']:.3f}", val_psnr=f"{psnr:.2f}", best=f"{best:.2f}")
-            else:
-                bar.set_postfix(loss=f"{metrics['loss']:.3f}", best=f"{best:.2f}")
-            if checkpointing:
-                manager.save(checkpoint_number=done)
-            if stop.requested:
-                status, stopped_by = "interrupted", int(stop.signal)
-                break
-    return {"status": status, "signal": stopped_by, "step": trainer.current_step, "best_psnr": best}
-
-
 def run_training(
     run, run_dir, resume=False, strategy=None, validate_every=1000, checkpoint_every=1000, show_progress=True
 ):
@@ -399,8 +250,8 @@ def assemble_training(
     `resume` its latest checkpoint restored (`checkpoints`: the run's CheckpointManager, for `fit`). Every check
     comes first; then run.json is written with everything resolved."""
     from edge_sr.data import PatchSampler
-    from edge_sr.evaluation import validation_psnr
-    from edge_sr.sources import load_source_model
+    from edge_sr.models.sources import load_source_model
+    from edge_sr.runtime.evaluation import validation_psnr
     from models_tf import model_config
 
     check_schedule(validate_every, checkpoint_every)
@@ -433,79 +284,3 @@ def assemble_training(
     checkpoints = open_checkpoints(trainer, run_dir, resume)
     write_run(run_dir, info)
     return trainer, sampler, validate, checkpoints
-
-
-# What `benchmark qat` compares: the ODM paper's ablation rows (baseline, + WCC only, WCC + naive MR, + cooperative
-# MR only, ODM), ODM's exact step (both gradients at every step), and PAMS.
-VARIANTS = {
-    "minmax": {"method": "minmax"},
-    "wcc-only": {"method": "odm", "mismatch": "none"},
-    "wcc+naive-mr": {"method": "odm", "mismatch": "naive"},
-    "coop-mr-only": {"method": "odm", "clip_correction": False},
-    "odm": {"method": "odm"},
-    "odm-exact": {"method": "odm", "similarity_every": 1},
-    "pams": {"method": "pams"},
-}
-
-
-def variant_config(variant, bits, iterations, **train_overrides):
-    """The TrainConfig of a `VARIANTS` entry (not yet resolved)."""
-    if variant not in VARIANTS:
-        raise EdgeSRError(f"unknown variant {variant!r}; choose from: {', '.join(VARIANTS)}")
-    settings = {**train_overrides, **VARIANTS[variant], "bits": bits, "iterations": iterations}
-    if METHODS[settings["method"]]["scheme"] != "uniform":  # PAMS keeps its own (narrow) weight grid
-        settings.pop("weight_grid", None)
-    return TrainConfig(**settings)
-
-
-def compare_variants(
-    model, scale, train, val, eval_sets, bits_list, variants, iterations, out_dir, placements=("paper",), **overrides
-):
-    """Train each (bits, variant, placement) for the same steps from the same FP model and score it on `eval_sets`
-    (the Keras model: the `paper` placement without the 8-bit grids its int8 file adds).
-
-    Returns one row per run: bits, variant, placement, PSNR per eval set.
-    """
-    from edge_sr.evaluation import evaluate_dataset
-    from edge_sr.rundir import restore_best
-    from edge_sr.upscalers import KerasUpscaler
-
-    configs = {
-        (bits, v, p): variant_config(v, bits, iterations, placement=p, **overrides)
-        for bits in bits_list
-        for v in variants
-        for p in placements
-    }
-    rows = []
-    for (bits, variant, placement), config in configs.items():
-        run = {
-            "kind": "train",
-            "model": model,
-            "scale": scale,
-            "train": asdict(config),
-            "data": {"train": [str(f) for f in train], "val": str(val), "calibration_batches": 4},
-        }
-        run_dir = Path(out_dir) / f"w{bits}a{bits}-{variant}{'' if placement == 'paper' else '-' + placement}"
-        result = run_training(run, run_dir, validate_every=iterations, checkpoint_every=iterations)
-        trainer = result["trainer"]
-        restore_best(run_dir, trainer.model)
-        upscaler = KerasUpscaler(trainer.model, variant, scale)
-        scores = {Path(s).name: evaluate_dataset(upscaler, s, scale, show_progress=False)["psnr"] for s in eval_sets}
-        rows.append({"bits": bits, "variant": variant, "placement": placement,
-                     "weight_grid": trainer.config.weight_grid, "psnr": scores})  # fmt: skip
-    return rows
-
-
-def variant_trainers(fp_model, sampler, variants, bits, placements=("paper",), calibration_batches=4, **overrides):
-    """A fresh Trainer per (variant, placement) on `fp_model` (ranges initialised from the sampler's calibration
-    stream): what `benchmark qat` times side by side."""
-    from models_tf import model_config
-
-    arch, scale = model_config(fp_model)["arch"], model_config(fp_model)["scale"]
-    calibration = [sampler.batch(i, stream=1)[0] for i in range(calibration_batches)]
-    trainers = {}
-    for variant in variants:
-        for placement in placements:
-            config = variant_config(variant, bits, 1, placement=placement, **overrides).resolved(arch, scale)
-            trainers[variant, placement] = Trainer(prepare_model(fp_model, config, calibration), config, None, fp_model)
-    return trainers

@@ -30,8 +30,8 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    from edge_sr.report import results_table
-    from edge_sr.showcase import run_demo
+    from edge_sr.demo.report import results_table
+    from edge_sr.demo.showcase import run_demo
 
     results = run_demo(args.out, args.model, args.quick, args.eval)
     headers, rows = results_table(results)

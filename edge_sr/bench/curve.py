@@ -18,8 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_sr.atomic import write_json
+from edge_sr.atomic import atomic_write, write_json
+from edge_sr.bench.common import machine_description
 from edge_sr.errors import EdgeSRError
+from edge_sr.tables import format_table
 
 CURVE_FILE = "curve.json"
 COLORS = {("odm", "integer"): "#d62728", ("odm", "paper"): "#1f77b4", ("2dquant", "integer"): "#2ca02c"}
@@ -27,9 +29,11 @@ COLORS = {("odm", "integer"): "#d62728", ("odm", "paper"): "#1f77b4", ("2dquant"
 
 def int8_point(deployed, path, bits, scale, val, eval_sets):
     """Export `deployed` (the Keras reference of an int8 file) to `path`, check parity on `val`, score the file."""
-    from edge_sr.evaluation import evaluate_dataset
-    from edge_sr.export import build_metadata, check_parity, int8_tflite, write_tflite
-    from edge_sr.upscalers import TFLiteUpscaler
+    from edge_sr.export.parity import check_parity
+    from edge_sr.export.tflite import int8_tflite
+    from edge_sr.runtime.evaluation import evaluate_dataset
+    from edge_sr.runtime.metadata import build_metadata, write_tflite
+    from edge_sr.runtime.upscalers import TFLiteUpscaler
     from models_tf import model_config
 
     config = model_config(deployed)
@@ -42,16 +46,16 @@ def int8_point(deployed, path, bits, scale, val, eval_sets):
 
 
 def _training_minutes(run_dir, steps):
-    from edge_sr.rundir import read_history
+    from edge_sr.models.rundir import read_history
 
     return sum(entry["seconds"] for entry in read_history(run_dir) if entry["step"] < steps) / 60.0
 
 
 def odm_curve(spec, bits, placement, steps, points, record, train_overrides):
     """Train one ODM run through `steps`, appending a point to `points` (and calling `record`) at each."""
-    from edge_sr.export import deploy_calibration_batches
-    from edge_sr.quant.deploy import deploy_model
-    from edge_sr.training import TrainConfig, assemble_training, fit
+    from edge_sr.export.int8 import deploy_calibration_batches, deploy_model
+    from edge_sr.methods.loop import fit
+    from edge_sr.methods.training import TrainConfig, assemble_training
 
     run_dir = Path(spec["out"]) / f"odm-w{bits}-{placement}"
     config = TrainConfig(method="odm", bits=bits, placement=placement, iterations=max(steps), **train_overrides)
@@ -89,7 +93,7 @@ def odm_curve(spec, bits, placement, steps, points, record, train_overrides):
 
 def dquant_point(spec, bits, iterations, batch_size):
     """A 2DQuant calibration of the `integer` placement with `iterations` DQC steps, exported and scored."""
-    from edge_sr.calibration import CalibrationConfig, run_calibration
+    from edge_sr.methods.calibration import CalibrationConfig, run_calibration
 
     run_dir = Path(spec["out"]) / f"2dquant-w{bits}-integer"
     config = CalibrationConfig(bits=bits, placement="integer", iterations=iterations, batch_size=batch_size)
@@ -109,9 +113,9 @@ def dquant_point(spec, bits, iterations, batch_size):
 
 def quality_curve(spec, bits_list, placements, steps, dquant_iterations, dquant_batch, train_overrides, resume):
     """Measure every curve of the benchmark (see the module docstring); returns curve.json's content."""
-    from edge_sr.evaluation import evaluate_dataset
-    from edge_sr.sources import load_source_model
-    from edge_sr.upscalers import BicubicUpscaler, KerasUpscaler
+    from edge_sr.models.sources import load_source_model
+    from edge_sr.runtime.evaluation import evaluate_dataset
+    from edge_sr.runtime.upscalers import BicubicUpscaler, KerasUpscaler
 
     out = Path(spec["out"])
     steps = sorted(set(steps))
@@ -211,3 +215,25 @@ def curve_svg(results, set_name, width=640, height=360):
         f'{height + 16}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/>'
         f"{''.join(parts)}</svg>"
     )
+
+
+def benchmark_curve(args):
+    from edge_sr.bench.curve import CURVE_FILE, curve_rows, curve_svg, quality_curve
+
+    spec = {"model": args.model, "scale": args.scale, "train": args.train, "val": args.val, "eval": args.eval,
+            "out": args.out, "checkpoint_every": args.checkpoint_every}  # fmt: skip
+    overrides = {"batch_size": args.batch_size, "hr_patch": args.patch, "learning_rate": args.lr,
+                 "range_init": args.range_init, "clip_correction": False if args.no_wcc else None,
+                 "per_channel": args.per_channel, "target": args.target}  # fmt: skip
+    results = quality_curve(spec, args.bits, args.placements, args.steps, args.dquant_iterations, args.dquant_batch,
+                            overrides, args.resume)  # fmt: skip
+    results["machine"] = machine_description()
+    out = Path(args.out)
+    for name in next(iter(results["references"].values())):
+        svg = curve_svg(results, name)
+        atomic_write(out / f"curve-{name}.svg", lambda tmp, svg=svg: Path(tmp).write_text(svg))
+    headers, rows = curve_rows(results)
+    print(f"{args.model} ×{args.scale}: ODM batch {args.batch_size}, HR patch {args.patch}, lr {args.lr}; train "
+          f"min: the summed step times; {machine_description()}; {out / CURVE_FILE}")  # fmt: skip
+    print(format_table(headers, rows))
+    return results

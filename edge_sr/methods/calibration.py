@@ -27,13 +27,13 @@ import tensorflow as tf
 import tf_keras as keras
 
 from edge_sr.errors import EdgeSRError
-from edge_sr.qat import range_variables
+from edge_sr.methods.loop import check_schedule, fit, open_checkpoints
+from edge_sr.methods.qat import range_variables
+from edge_sr.models.rundir import check_run_dir, restore_best, save_best, write_run
 from edge_sr.quant.placement import default_weight_grid, quantize_model
 from edge_sr.quant.quantizer import WEIGHT_GRIDS, bypass_quantizers, check_bits
 from edge_sr.quant.range_optimizer import LogBoundAdam
 from edge_sr.quant.ranges import DOBI_VARIANTS, initialize_ranges
-from edge_sr.rundir import check_run_dir, restore_best, save_best, write_run
-from edge_sr.training import check_schedule, fit, open_checkpoints
 from models_tf import model_config
 
 # method -> (stage-1 range initialisation, whether DQC follows)
@@ -195,8 +195,8 @@ def run_calibration(run, run_dir, resume=False, validate_every=500, checkpoint_e
     Returns fit's result and `model`, the quantized model with the best bounds found.
     """
     from edge_sr.data import PatchSampler
-    from edge_sr.evaluation import validation_psnr
-    from edge_sr.sources import load_source_model
+    from edge_sr.models.sources import load_source_model
+    from edge_sr.runtime.evaluation import validation_psnr
 
     check_schedule(validate_every, checkpoint_every)
     # runs from before the paper's feature term, the mid-rise weight grid and the qkv split

@@ -11,6 +11,7 @@ PRESET                   a models_tf preset with random weights (edsr-baseline, 
 from pathlib import Path
 
 from edge_sr.errors import EdgeSRError
+from edge_sr.models.rundir import RUN_FILE, read_run, restore_best
 
 
 def load_source_model(spec, scale=None):
@@ -19,12 +20,10 @@ def load_source_model(spec, scale=None):
 
     path = Path(spec)
     if spec.startswith("zoo:"):
-        from edge_sr.zoo import load_zoo_model
+        from edge_sr.models.zoo import load_zoo_model
 
         model = load_zoo_model(spec[4:])
     elif (path / "run.json").is_file():
-        from edge_sr.rundir import load_run_model
-
         model = load_run_model(path)
     elif spec in preset_names():
         if scale is None:
@@ -63,3 +62,19 @@ def _check_image_model(model, spec):
             f"{spec} maps {shapes[: len(model.inputs)]} to {shapes[len(model.inputs) :]}, not one RGB image "
             "[N, H, W, 3] to another: it is not a super-resolution model"
         )
+
+
+def load_run_model(run_dir):
+    """The model a `train` or `calibrate` run produced: its source rebuilt, quantized as the run was, best weights
+    and ranges restored."""
+    from edge_sr.quant.placement import quantize_model
+
+    run = read_run(run_dir)
+    if "quantization" not in run or "model" not in run:
+        raise EdgeSRError(f"{run_dir}/{RUN_FILE} does not say which model it trained; was it written by edge_sr?")
+    model = load_source_model(run["model"], run.get("scale"))
+    if run["quantization"]:
+        # Runs from before the mid-rise weight grid and the qkv split: the narrow grid, one qkv linear.
+        model = quantize_model(model, **{"weight_grid": "narrow", "split_qkv": False, **run["quantization"]})
+    restore_best(run_dir, model)
+    return model

@@ -22,7 +22,7 @@ from edge_sr.errors import EdgeSRError
 
 DEFAULT_MODEL = "zoo:isr-rdn-psnr-small-x2"
 FALLBACK_MODEL = "zoo:edsr-small-x2"
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 # scikit-image's bundled photos: natural scenes to evaluate on; the rest (and the textures) to calibrate on.
 EVAL_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
 CALIBRATION_PHOTOS = ("stereo_motorcycle", "hubble_deep_field", "immunohistochemistry", "retina", "colorwheel",
@@ -59,7 +59,7 @@ def resolve_model(requested, log=print):
     """(model source, note): `requested` if given, else the zoo RDN, or the bundled EDSR when npm cannot fetch it."""
     if requested:
         return requested, None
-    from edge_sr.zoo import pull
+    from edge_sr.models.zoo import pull
 
     try:
         pull(DEFAULT_MODEL[4:])
@@ -134,7 +134,7 @@ class Steps:
 def _scores(upscaler, eval_sets, scale, sr_dir):
     """{set: {"psnr", "ssim", "per_image": {name: psnr}}} on every evaluation set; SR images saved under `sr_dir`
     (for the report's crops)."""
-    from edge_sr.evaluation import evaluate_dataset
+    from edge_sr.runtime.evaluation import evaluate_dataset
 
     scores = {}
     for name, folder in eval_sets.items():
@@ -155,7 +155,7 @@ def _fresh_or_resumable(run_dir):
 
 
 def _calibrate(source, scale, folders, settings, bits, run_dir):
-    from edge_sr.calibration import CalibrationConfig
+    from edge_sr.methods.calibration import CalibrationConfig
 
     config = CalibrationConfig(method="2dquant", bits=bits, placement="integer", per_channel=True,
                                iterations=settings.dqc_iterations, batch_size=settings.dqc_batch,
@@ -164,7 +164,7 @@ def _calibrate(source, scale, folders, settings, bits, run_dir):
 
 
 def _train_odm(source, scale, folders, settings, bits, run_dir):
-    from edge_sr.training import TrainConfig
+    from edge_sr.methods.training import TrainConfig
 
     config = TrainConfig(method="odm", bits=bits, placement="integer", iterations=settings.qat_iterations,
                          batch_size=settings.qat_batch, hr_patch=settings.qat_hr_patch)  # fmt: skip
@@ -173,8 +173,8 @@ def _train_odm(source, scale, folders, settings, bits, run_dir):
 
 def _fit_run(kind, config, source, scale, folders, run_dir):
     """A `calibrate` or `train` run on the calibration photos, validated once at its end, resumed if interrupted."""
-    from edge_sr.calibration import run_calibration
-    from edge_sr.training import run_training
+    from edge_sr.methods.calibration import run_calibration
+    from edge_sr.methods.training import run_training
 
     images = "calibration" if kind == "calibrate" else "train"
     data = {images: [str(folders["calibration"])], "val": str(folders["val"]), "calibration_batches": 1}
@@ -200,7 +200,8 @@ def _export_checked(run_dir, path, folders):
     Not on the two small validation crops: at W4A4 the RDN's file and its float-accumulating reference differ on
     most output values by rounding flips that spread through the dense blocks (docs/integer-export.md), and
     ΔPSNR over so few pixels swings by a few hundredths of a dB either way; the photos hold 12× the pixels."""
-    from edge_sr.export import check_parity, export_int8
+    from edge_sr.export.int8 import export_int8
+    from edge_sr.export.parity import check_parity
 
     metadata, deployed = export_int8(run_dir, path)
     return check_parity(deployed, path, folders["eval"]["photos"], metadata["scale"])
@@ -208,15 +209,15 @@ def _export_checked(run_dir, path, folders):
 
 def _tflite_ptq(model, path, folders, settings, scale):
     """TFLite's own full-integer PTQ, its representative data the LR patches the 2DQuant runs start from."""
-    from edge_sr.export import export_default_ptq
+    from edge_sr.export.tflite import export_default_ptq
 
     export_default_ptq(model, _calibration_patches(folders, settings, scale, 32), path, source="TFLite converter")
 
 
 def _latency(files, settings, image):
     """Median / p90 ms of each .tflite file on `image`, timed in alternating rounds; ratios to the first file."""
-    from edge_sr.benchmark import time_alternating
-    from edge_sr.runtime import TFLiteModel
+    from edge_sr.bench.common import time_alternating
+    from edge_sr.runtime.litert import TFLiteModel
 
     models = [TFLiteModel(path, settings.threads) for path in files.values()]
     times = time_alternating([lambda m=m: m(image) for m in models], settings.bench_runs, settings.bench_warmup)
@@ -283,11 +284,11 @@ def demo_checks(results):
 
 def run_demo(out_dir, model=None, quick=False, extra_sets=(), log=print):
     """Run every step into `out_dir` and write report.html and results.json there; returns the results."""
-    from edge_sr.benchmark import machine_description
-    from edge_sr.export import export_float
-    from edge_sr.report import choose_crops, write_report
-    from edge_sr.sources import load_source_model
-    from edge_sr.upscalers import BicubicUpscaler, TFLiteUpscaler
+    from edge_sr.bench.common import machine_description
+    from edge_sr.demo.report import choose_crops, write_report
+    from edge_sr.export.tflite import export_float
+    from edge_sr.models.sources import load_source_model
+    from edge_sr.runtime.upscalers import BicubicUpscaler, TFLiteUpscaler
     from models_tf import model_config
 
     started = time.perf_counter()

@@ -132,23 +132,6 @@ def append_history(run_dir, entry):
         history.write(json.dumps(entry) + "\n")
 
 
-def load_run_model(run_dir):
-    """The model a `train` or `calibrate` run produced: its source rebuilt, quantized as the run was, best weights
-    and ranges restored."""
-    from edge_sr.quant.placement import quantize_model
-    from edge_sr.sources import load_source_model
-
-    run = read_run(run_dir)
-    if "quantization" not in run or "model" not in run:
-        raise EdgeSRError(f"{run_dir}/{RUN_FILE} does not say which model it trained; was it written by edge_sr?")
-    model = load_source_model(run["model"], run.get("scale"))
-    if run["quantization"]:
-        # Runs from before the mid-rise weight grid and the qkv split: the narrow grid, one qkv linear.
-        model = quantize_model(model, **{"weight_grid": "narrow", "split_qkv": False, **run["quantization"]})
-    restore_best(run_dir, model)
-    return model
-
-
 def resumable_run(run_dir, kind, iterations=None):
     """run.json of a `kind` run to resume, with a new end (`iterations`) if given; `schedule` says how often it
     validates and saves."""

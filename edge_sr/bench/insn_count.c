@@ -3,10 +3,10 @@
  * writes the count to a file:  qemu-aarch64 -plugin insn_count.so,outfile=PATH ...
  *
  * The markers are close() calls on two invalid descriptors (COUNT_START, COUNT_STOP; they fail with EBADF and
- * change nothing), so a guest program counts exactly the code it brackets (edge_sr/litert_run.py: one invoke)
+ * change nothing), so a guest program counts exactly the code it brackets (edge_sr/runtime/litert_run.py: one invoke)
  * and not its start-up, which varies from run to run with address-space randomisation.
  *
- * edge_sr.arm64 builds it with the host's C compiler (cc -shared -fPIC). It declares the few functions of qemu's
+ * edge_sr.bench.arm64 builds it with the host's C compiler (cc -shared -fPIC). It declares the few functions of qemu's
  * plugin API (include/qemu/qemu-plugin.h, API version 1) that it uses, and counts per executed translation block.
  */
 #include <stdint.h>

@@ -35,7 +35,7 @@ def photo():
     return np.ascontiguousarray(data.astronaut())
 
 
-def run_module(module, *args, env=None):
+def run_module(module, *args, env=None, timeout=600):
     """Run `python -m module args...` as a user would; returns the CompletedProcess."""
     return subprocess.run(
         [sys.executable, "-m", module, *map(str, args)],
@@ -43,7 +43,7 @@ def run_module(module, *args, env=None):
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
-        timeout=600,
+        timeout=timeout,
     )
 
 

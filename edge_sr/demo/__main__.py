@@ -7,7 +7,7 @@ It quantizes the model with 2DQuant (W8A8, W4A4) and ODM (W4A4, short CPU schedu
 full-integer .tflite with its parity check, scores every file against FP32, bicubic and TFLite's own int8
 post-training quantization on scikit-image's bundled photos (and Set5 when ../shared/data exists), times
 fp32 against int8, and writes OUT/report.html (open it in a browser), OUT/results.json and the .tflite files.
-Rerunning continues an interrupted demo; --quick runs every step on tiny images and schedules (seconds).
+Rerunning continues an interrupted demo; --quick runs every step on tiny images and schedules (a few minutes).
 """
 
 import argparse
@@ -24,7 +24,11 @@ def parse_args(argv):
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default demo_out)")
     parser.add_argument("--model", help="an FP model instead of the default (zoo:NAME, .keras, .pt/.pth, .h5)")
     parser.add_argument("--eval", nargs="+", default=[], metavar="FOLDER", help="more benchmark folders to score")
-    parser.add_argument("--quick", action="store_true", help="tiny images and schedules: checks the pipeline")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny images and schedules with the bundled EDSR-small (unless --model): checks the pipeline",
+    )
     return parser.parse_args(argv)
 
 

@@ -24,7 +24,6 @@ def deployed_run(run_dir, calibration=None):
     `convert --int8` exports (see edge_sr.quant.deploy): a `paper`-placement run's model completed, its new 8-bit
     ranges DOBI's over `calibration` (LR batches; default: patches from the run's own training or calibration
     images); an `integer`-placement run's model as it is, every range as learned."""
-    from edge_sr.export.int8 import deploy_model
     from edge_sr.models.rundir import read_run
     from edge_sr.models.sources import load_run_model
     from models_tf import model_config

@@ -332,7 +332,7 @@ def test_dqc_on_the_real_rdn_per_channel_w4_keeps_every_range():
     lr 1e-2 drove through zero within 12 steps. 20 steps of lr 1e-2 (no decay) must leave every range intact."""
     from skimage import data
 
-    from edge_sr.methods.training import collapsed_ranges
+    from edge_sr.methods.qat import collapsed_ranges
 
     model = quantize_model(load_source_model("zoo:isr-rdn-psnr-small-x2", 2), 4, per_channel=True)
     photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]

@@ -51,6 +51,13 @@ def _training_minutes(run_dir, steps):
     return sum(entry["seconds"] for entry in read_history(run_dir) if entry["step"] < steps) / 60.0
 
 
+def _run_description(spec, kind, images, config):
+    """The run.json content of a curve's `kind` run ("train" or "calibrate"), its `images` (the data key) the
+    curve's training folders."""
+    data = {images: [str(f) for f in spec["train"]], "val": str(spec["val"]), "calibration_batches": 4}
+    return {"kind": kind, "model": spec["model"], "scale": spec["scale"], kind: asdict(config), "data": data}
+
+
 def odm_curve(spec, bits, placement, steps, points, record, train_overrides):
     """Train one ODM run through `steps`, appending a point to `points` (and calling `record`) at each."""
     from edge_sr.export.int8 import deploy_calibration_batches, deploy_model
@@ -59,13 +66,7 @@ def odm_curve(spec, bits, placement, steps, points, record, train_overrides):
 
     run_dir = Path(spec["out"]) / f"odm-w{bits}-{placement}"
     config = TrainConfig(method="odm", bits=bits, placement=placement, iterations=max(steps), **train_overrides)
-    run = {
-        "kind": "train",
-        "model": spec["model"],
-        "scale": spec["scale"],
-        "train": asdict(config),
-        "data": {"train": [str(f) for f in spec["train"]], "val": str(spec["val"]), "calibration_batches": 4},
-    }
+    run = _run_description(spec, "train", "train", config)
     measured = {point["steps"] for point in points}
     started = (run_dir / "checkpoints").is_dir()
     if started and 0 not in measured:
@@ -97,13 +98,7 @@ def dquant_point(spec, bits, iterations, batch_size):
 
     run_dir = Path(spec["out"]) / f"2dquant-w{bits}-integer"
     config = CalibrationConfig(bits=bits, placement="integer", iterations=iterations, batch_size=batch_size)
-    run = {
-        "kind": "calibrate",
-        "model": spec["model"],
-        "scale": spec["scale"],
-        "calibrate": asdict(config),
-        "data": {"calibration": [str(f) for f in spec["train"]], "val": str(spec["val"]), "calibration_batches": 4},
-    }
+    run = _run_description(spec, "calibrate", "calibration", config)
     started = time.perf_counter()
     result = run_calibration(run, run_dir, checkpoint_every=max(iterations, 1), validate_every=max(iterations, 1))
     minutes = (time.perf_counter() - started) / 60.0
